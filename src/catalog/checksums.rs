@@ -1,0 +1,882 @@
+//! Checksums: the digests a catalog pins (`sha256:…`) and the upstream "sums" files they are read from.
+//!
+//! Every image upload is verified against an expected digest, and most expected digests come from files that
+//! distributions publish next to their images (Ubuntu `SHA256SUMS`, Debian `SHA512SUMS`, Rocky/CentOS Stream BSD-tag
+//! `CHECKSUM`, CAPI `.qcow2.CHECKSUM`, Flatcar `.DIGESTS`, Fedora's PGP clear-signed files). Those formats differ in
+//! small, error-prone ways, so this module owns parsing them in one place, with no I/O, so the fetch/verify code can
+//! stay format-agnostic and every format quirk is covered by a test here.
+//!
+//! Parse policy of [`ChecksumFile::parse`] (lenient, but never silently wrong):
+//! - blank lines, `#` comments, PGP armour and lines that do not look like checksum lines are skipped, because real
+//!   files carry size comments, signature blocks and the odd stray line;
+//! - a line that *does* look like a checksum line (a BSD tag naming a supported algorithm, or a leading hex token of
+//!   at least 32 characters) but whose digest disagrees with the algorithm is an error naming the line, because a
+//!   digest of the wrong length means we fetched the wrong file and must not verify against it;
+//! - a file that yields no entry at all is an error (typically an HTML error page served instead of the file).
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A digest algorithm the catalog may name.
+///
+/// Declared weakest first so that `Ord` ranks strength: when a file lists one image under several algorithms
+/// (Flatcar `.DIGESTS`), look-ups prefer the strongest.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Algorithm {
+    Md5,
+    Sha1,
+    Sha256,
+    Sha512,
+}
+
+impl Algorithm {
+    /// Every supported algorithm, weakest first.
+    pub const ALL: [Algorithm; 4] = [
+        Algorithm::Md5,
+        Algorithm::Sha1,
+        Algorithm::Sha256,
+        Algorithm::Sha512,
+    ];
+
+    /// The lowercase name used in catalogs (`sha256:…`) and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Md5 => "md5",
+            Algorithm::Sha1 => "sha1",
+            Algorithm::Sha256 => "sha256",
+            Algorithm::Sha512 => "sha512",
+        }
+    }
+
+    /// Length of the digest in hex characters; the only structural check a bare digest allows.
+    pub fn hex_len(self) -> usize {
+        match self {
+            Algorithm::Md5 => 32,
+            Algorithm::Sha1 => 40,
+            Algorithm::Sha256 => 64,
+            Algorithm::Sha512 => 128,
+        }
+    }
+
+    /// Case-insensitive; ignores `-`/`_` so that BSD tags (`SHA256`), human spellings (`SHA-256`) and coreutils
+    /// `cksum` tags (`SHA2-256`) are all understood.
+    pub fn from_name(s: &str) -> Option<Self> {
+        let norm: String = s
+            .trim()
+            .chars()
+            .filter(|c| !matches!(c, '-' | '_'))
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        match norm.as_str() {
+            "md5" => Some(Algorithm::Md5),
+            "sha1" => Some(Algorithm::Sha1),
+            "sha256" | "sha2256" => Some(Algorithm::Sha256),
+            "sha512" | "sha2512" => Some(Algorithm::Sha512),
+            _ => None,
+        }
+    }
+
+    /// Last-resort inference when neither the file name nor a tag names the algorithm; the lengths are unique.
+    pub fn from_hex_len(n: usize) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.hex_len() == n)
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An expected digest: algorithm + lowercase hex.
+///
+/// Hex is normalised to lowercase so digests compare with `==` whatever case upstream used.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct Digest {
+    pub algorithm: Algorithm,
+    pub hex: String,
+}
+
+impl Digest {
+    /// Builds a digest from parts, checking the hex is hexadecimal and as long as `algorithm` demands.
+    pub fn new(algorithm: Algorithm, hex: &str) -> Result<Digest, DigestError> {
+        if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(DigestError::NotHex);
+        }
+        if hex.len() != algorithm.hex_len() {
+            return Err(DigestError::WrongLength {
+                algorithm,
+                expected: algorithm.hex_len(),
+                found: hex.len(),
+            });
+        }
+        Ok(Digest {
+            algorithm,
+            hex: hex.to_ascii_lowercase(),
+        })
+    }
+
+    /// Parses the catalog form `algo:hex` (e.g. `sha256:07e4…`). Hex is case-insensitive, stored lowercase.
+    ///
+    /// The algorithm prefix is mandatory: a bare hex string in a catalog is ambiguous to a reader even when its
+    /// length would identify it.
+    pub fn parse(s: &str) -> Result<Digest, DigestError> {
+        let (algo, hex) = s
+            .trim()
+            .split_once(':')
+            .ok_or(DigestError::MissingAlgorithm)?;
+        let algorithm = Algorithm::from_name(algo)
+            .ok_or_else(|| DigestError::UnknownAlgorithm(algo.trim().to_string()))?;
+        Digest::new(algorithm, hex.trim())
+    }
+}
+
+impl FromStr for Digest {
+    type Err = DigestError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Digest::parse(s)
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.algorithm, self.hex)
+    }
+}
+
+/// Why a digest string was rejected; messages are written for catalog authors.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DigestError {
+    #[error("expected `algorithm:hex`, e.g. `sha256:…` (no `:` found)")]
+    MissingAlgorithm,
+    #[error("unknown checksum algorithm `{0}`; expected md5, sha1, sha256 or sha512")]
+    UnknownAlgorithm(String),
+    #[error("{algorithm} digest must be {expected} hex characters, found {found}")]
+    WrongLength {
+        algorithm: Algorithm,
+        expected: usize,
+        found: usize,
+    },
+    #[error("digest contains characters that are not hexadecimal")]
+    NotHex,
+}
+
+/// One line of a checksum file.
+///
+/// `file_name` is as written, minus GNU's `*` binary-mode marker (syntax, not name); a `./` prefix is kept.
+/// It is empty for a bare digest line (CAPI `.CHECKSUM`, files holding only the hex).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub file_name: String,
+    pub digest: Digest,
+}
+
+/// A parsed checksum ("sums") file, entries in file order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChecksumFile {
+    pub entries: Vec<Entry>,
+}
+
+/// Why a checksum file could not be used. Kept to two cases: callers only report these.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChecksumFileError {
+    /// Nothing in the text looked like a checksum line (often an HTML page served in place of the file).
+    #[error(
+        "no checksum entries found; expected lines like `<hex>  <file>`, `<hex> *<file>`, \
+         `SHA256 (<file>) = <hex>` or a bare hex digest"
+    )]
+    NoEntries,
+    /// A checksum line whose digest is unusable; `line` is 1-based in the original text.
+    #[error("line {line}: {message}")]
+    Line { line: usize, message: String },
+}
+
+/// Hex tokens shorter than the shortest supported digest (md5) are not taken for digests, so words that happen to
+/// be hex (`added`, `cafe`, `2024`) in stray lines are skipped rather than reported.
+const MIN_DIGEST_LEN: usize = 32;
+
+const PGP_SIGNED: &str = "-----BEGIN PGP SIGNED MESSAGE-----";
+const PGP_SIGNATURE: &str = "-----BEGIN PGP SIGNATURE-----";
+const PGP_END: &str = "-----END PGP SIGNATURE-----";
+
+/// Where we are relative to PGP clear-sign armour (RFC 4880 §7).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Armour {
+    Outside,
+    /// `Hash: …` header lines up to the first blank line.
+    Header,
+    /// Signed text, with `- ` dash-escaping to undo.
+    Signed,
+    /// Signature block, skipped.
+    Signature,
+}
+
+/// What one line contributed.
+enum Parsed {
+    Nothing,
+    /// A Flatcar `# SHA512 HASH` header: following GNU lines use this algorithm.
+    Header(Algorithm),
+    Entry(Entry),
+}
+
+impl ChecksumFile {
+    /// Parses a checksum file in any of the formats in the module docs, under the policy stated there.
+    ///
+    /// `source_name` is the file name (or URL) the text came from, used to infer the algorithm (`SHA256SUMS`,
+    /// `SHA512SUMS`, `MD5SUMS`, `SHA1SUMS`, `*.sha256`, `sha256sum.txt`…). Per line the algorithm comes from, in
+    /// order: a BSD tag, the latest Flatcar `# … HASH` header, the source name, the digest length.
+    pub fn parse(text: &str, source_name: Option<&str>) -> Result<ChecksumFile, ChecksumFileError> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let from_name = source_name.and_then(algorithm_from_source_name);
+        let mut armour = Armour::Outside;
+        let mut header = None;
+        let mut entries = Vec::new();
+        for (index, raw) in text.lines().enumerate() {
+            let mut line = raw.trim_end();
+            match armour {
+                Armour::Header => {
+                    if line.is_empty() {
+                        armour = Armour::Signed;
+                    }
+                    continue;
+                }
+                Armour::Signature => {
+                    if line == PGP_END {
+                        armour = Armour::Outside;
+                    }
+                    continue;
+                }
+                _ if line == PGP_SIGNATURE => {
+                    armour = Armour::Signature;
+                    continue;
+                }
+                Armour::Outside if line == PGP_SIGNED => {
+                    armour = Armour::Header;
+                    continue;
+                }
+                Armour::Signed => line = line.strip_prefix("- ").unwrap_or(line),
+                Armour::Outside => {}
+            }
+            match parse_line(line.trim_start(), from_name, header) {
+                Ok(Parsed::Nothing) => {}
+                Ok(Parsed::Header(algorithm)) => header = Some(algorithm),
+                Ok(Parsed::Entry(entry)) => entries.push(entry),
+                Err(message) => {
+                    return Err(ChecksumFileError::Line {
+                        line: index + 1,
+                        message,
+                    });
+                }
+            }
+        }
+        if entries.is_empty() {
+            return Err(ChecksumFileError::NoEntries);
+        }
+        Ok(ChecksumFile { entries })
+    }
+
+    /// Looks an entry up by file name: exact match first; then compares base names (the part after the last `/`)
+    /// and ignores a leading `./` or `*`. `wanted` may itself be a URL or path: only its last path segment (without
+    /// query or fragment, percent-decoded if needed) counts. Among equally good matches the strongest algorithm
+    /// wins, then the earliest line.
+    pub fn find(&self, wanted: &str) -> Option<&Entry> {
+        if let Some(entry) = self.strongest(|e| e.file_name == wanted) {
+            return Some(entry);
+        }
+        let path = wanted.split(['?', '#']).next().unwrap_or(wanted);
+        let base = base_name(path);
+        if base.is_empty() {
+            return None;
+        }
+        let decoded = percent_decode(base);
+        self.strongest(|e| {
+            let name = base_name(&e.file_name);
+            name == base || decoded.as_deref() == Some(name)
+        })
+    }
+
+    /// For single-digest files (`checksum_url`, CAPI `.qcow2.CHECKSUM`): the only entry, or the only distinct
+    /// digest. A file naming one image under several algorithms (Flatcar) counts as one: its strongest entry.
+    /// `None` when the file describes more than one thing, because guessing would verify against the wrong digest.
+    pub fn single(&self) -> Option<&Entry> {
+        let best = self.strongest(|_| true)?;
+        let best_name = base_name(&best.file_name);
+        let one_file = self
+            .entries
+            .iter()
+            .all(|e| base_name(&e.file_name) == best_name);
+        let agree = self.entries.iter().all(|e| {
+            if e.digest.algorithm == best.digest.algorithm {
+                e.digest == best.digest
+            } else {
+                one_file
+            }
+        });
+        agree.then_some(best)
+    }
+
+    /// First entry of the strongest algorithm among those matching `pred`.
+    fn strongest(&self, pred: impl Fn(&Entry) -> bool) -> Option<&Entry> {
+        self.entries
+            .iter()
+            .filter(|e| pred(e))
+            .fold(None, |best: Option<&Entry>, e| match best {
+                Some(b) if b.digest.algorithm >= e.digest.algorithm => Some(b),
+                _ => Some(e),
+            })
+    }
+}
+
+/// Classifies one line (already stripped of armour and surrounding whitespace); `Err` is the line's message.
+fn parse_line(
+    line: &str,
+    from_name: Option<Algorithm>,
+    header: Option<Algorithm>,
+) -> Result<Parsed, String> {
+    if line.is_empty() {
+        return Ok(Parsed::Nothing);
+    }
+    if let Some(comment) = line.strip_prefix('#') {
+        return Ok(flatcar_header(comment).map_or(Parsed::Nothing, Parsed::Header));
+    }
+    // A BSD line with an unsupported tag (e.g. BLAKE2b) falls through and is skipped: other lines may still carry
+    // a usable digest.
+    let bsd =
+        split_bsd(line).and_then(|(tag, name, hex)| Some((Algorithm::from_name(tag)?, name, hex)));
+    if let Some((algorithm, name, hex)) = bsd {
+        return entry(
+            name.to_string(),
+            algorithm,
+            hex,
+            " (algorithm from the line's tag)",
+        );
+    }
+    let Some((hex, name)) = split_gnu(line) else {
+        return Ok(Parsed::Nothing);
+    };
+    let (algorithm, origin) = match (header, from_name) {
+        (Some(a), _) => (a, " (algorithm from the preceding `# … HASH` header)"),
+        (None, Some(a)) => (a, " (algorithm from the checksum file's name)"),
+        (None, None) => match Algorithm::from_hex_len(hex.len()) {
+            Some(a) => (a, ""),
+            None => {
+                return Err(format!(
+                    "digest has {} hex characters, which fits no supported algorithm \
+                     (md5 32, sha1 40, sha256 64, sha512 128)",
+                    hex.len()
+                ));
+            }
+        },
+    };
+    entry(name.to_string(), algorithm, hex, origin)
+}
+
+fn entry(
+    file_name: String,
+    algorithm: Algorithm,
+    hex: &str,
+    origin: &str,
+) -> Result<Parsed, String> {
+    match Digest::new(algorithm, hex) {
+        Ok(digest) => Ok(Parsed::Entry(Entry { file_name, digest })),
+        Err(e) => Err(format!("{e}{origin}")),
+    }
+}
+
+/// `# SHA512 HASH` → `Some(Sha512)`; any other comment → `None`.
+fn flatcar_header(comment: &str) -> Option<Algorithm> {
+    let mut words = comment.split_whitespace();
+    match (words.next(), words.next(), words.next()) {
+        (Some(algo), Some(hash), None) if hash.eq_ignore_ascii_case("hash") => {
+            Algorithm::from_name(algo)
+        }
+        _ => None,
+    }
+}
+
+/// BSD/`--tag` form `TAG (name) = hex`, also OpenSSL's `TAG(name)= hex`. Returns `(tag, name, hex)`.
+fn split_bsd(line: &str) -> Option<(&str, &str, &str)> {
+    let (left, hex) = line.rsplit_once('=')?;
+    let (tag, rest) = left.split_once('(')?;
+    let name = rest.trim_end().strip_suffix(')')?;
+    let tag = tag.trim_end();
+    let tag_ok = !tag.is_empty() && tag.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    tag_ok.then_some((tag, name, hex.trim()))
+}
+
+/// GNU form `hex  name` (text) or `hex *name` (binary), or a bare `hex`. Returns `(hex, name)`.
+fn split_gnu(line: &str) -> Option<(&str, &str)> {
+    let (hex, rest) = match line.find([' ', '\t']) {
+        Some(i) => line.split_at(i),
+        None => (line, ""),
+    };
+    if hex.len() < MIN_DIGEST_LEN || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let rest = rest.strip_prefix([' ', '\t']).unwrap_or(rest);
+    Some((hex, rest.strip_prefix(['*', ' ']).unwrap_or(rest)))
+}
+
+/// The part after the last `/`, without a leading GNU `*` (so `./x`, `*x`, `dir/x` all give `x`).
+fn base_name(name: &str) -> &str {
+    let name = name.strip_prefix('*').unwrap_or(name);
+    name.rsplit('/').next().unwrap_or(name)
+}
+
+/// Decodes `%XX` escapes so a URL's `foo%20bar.img` finds the entry `foo bar.img`; `None` if nothing to decode.
+fn percent_decode(s: &str) -> Option<String> {
+    if !s.contains('%') {
+        return None;
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&byte) = bytes.get(i) {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match (byte, hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Infers the algorithm from a sums file's name: `SHA256SUMS`, `MD5SUMS`, `sha256sum.txt`, `x.qcow2.sha512`….
+/// Only the whole leading part (before the first `.`) or the extension count, so an image name that merely
+/// contains `md5` does not mislead.
+fn algorithm_from_source_name(source: &str) -> Option<Algorithm> {
+    let path = source.split(['?', '#']).next().unwrap_or(source);
+    let name = base_name(path).to_ascii_lowercase();
+    let first = name.split('.').next().unwrap_or(&name);
+    let last = name.rsplit('.').next().unwrap_or(&name);
+    [first, last].into_iter().find_map(|part| {
+        let stem = part
+            .strip_suffix("sums")
+            .or_else(|| part.strip_suffix("sum"))
+            .unwrap_or(part);
+        Algorithm::from_name(stem)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Algorithm::{Md5, Sha1, Sha256, Sha512};
+
+    /// The shared folder sits beside the repository.
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/upstream/");
+
+    /// `fixture entries algorithm` for every checksum file in the fixtures folder.
+    const FIXTURE_COUNTS: &str = "
+        almalinux9/CHECKSUM 6 sha256
+        centos7/sha256sum.txt 180 sha256
+        centos_stream9/CHECKSUM 96 sha256
+        debian13/SHA512SUMS 50 sha512
+        rocky9/CHECKSUM 1 sha256
+        ubuntu2404/SHA256SUMS 66 sha256";
+
+    /// `fixture wanted digest`; digests copied by hand from the files.
+    const FIXTURE_LOOKUPS: &str = "
+        ubuntu2404/SHA256SUMS noble-server-cloudimg-amd64.img sha256:ffe6203da54deeb6db5d2a98a83f9ec8e55f149d3f7ba622e1abe5fa966ee3d6
+        ubuntu2404/SHA256SUMS https://cloud-images.ubuntu.com/noble/current/noble-server-cloudimg-amd64.img sha256:ffe6203da54deeb6db5d2a98a83f9ec8e55f149d3f7ba622e1abe5fa966ee3d6
+        debian13/SHA512SUMS debian-13-genericcloud-amd64-daily-20260717-2542.qcow2 sha512:fcc52bdff35697583f9331b64c688db6681fea98c024a1db185d8857b167f4e1838ead7037f18c12e432229354b1253f29e881a040ce0f5636801576e715b4b8
+        almalinux9/CHECKSUM AlmaLinux-9-GenericCloud-latest.x86_64.qcow2 sha256:c397eed7023e92c841155831b1f47e26300e5bef0f0256c129322307c897a251
+        almalinux9/CHECKSUM AlmaLinux-9-GenericCloud-9.8-20260526.x86_64.qcow2 sha256:c397eed7023e92c841155831b1f47e26300e5bef0f0256c129322307c897a251
+        almalinux9/CHECKSUM AlmaLinux-9-GenericCloud-ext4-latest.x86_64.qcow2 sha256:53a20d1d73d739f437b45e34fcbda48b7b9856c648fcc9730ce9653e27712092
+        centos7/sha256sum.txt CentOS-7-x86_64-GenericCloud-2211.qcow2 sha256:284aab2b23d91318f169ff464bce4d53404a15a0618ceb34562838c59af4adea
+        centos7/sha256sum.txt CentOS-7-x86_64-GenericCloud.qcow2c sha256:8540fcfb73b41d2322644b7c4301b52cb1753c6daf9539866214d725870db673
+        centos_stream9/CHECKSUM CentOS-Stream-GenericCloud-x86_64-9-latest.x86_64.qcow2 sha256:f3c37dab11b0d4addbddc5a77d4e8906167bcc0cb2c3e0ed9199af6050617bc7
+        rocky9/CHECKSUM https://dl.rockylinux.org/pub/rocky/9/images/x86_64/Rocky-9-GenericCloud.latest.x86_64.qcow2 sha256:92c206cc6f790c61583247eefe87890f8828420662c17cacf247cec78ab4eec8";
+
+    // Synthetic digests of each length; A and B are the CirrOS 0.6.2 / 0.6.3 sha256.
+    const A: &str = "07e44a73e54c94d988028515403c1ed762055e01b83a767edf3c2b387f78ce00";
+    const B: &str = "7d6355852aeb6dbcd191bcda7cd74f1536cfe5cbf8a10495a7283a8396e4b75b";
+    const M: &str = "0123456789abcdef0123456789abcdef";
+    const S: &str = "0123456789abcdef0123456789abcdef01234567";
+    const L: &str = "fcc52bdff35697583f9331b64c688db6681fea98c024a1db185d8857b167f4e1838ead7037f18c12e432229354b1253f29e881a040ce0f5636801576e715b4b8";
+
+    /// Reads a fixture and parses it under its real file name, as the fetcher would.
+    fn fixture(rel: &str) -> (String, ChecksumFile) {
+        let text = std::fs::read_to_string(format!("{FIXTURES}{rel}")).expect(rel);
+        let file = ChecksumFile::parse(&text, rel.rsplit('/').next()).expect(rel);
+        (text, file)
+    }
+
+    fn parse(text: &str, source: Option<&str>) -> ChecksumFile {
+        ChecksumFile::parse(text, source).expect("checksum file parses")
+    }
+
+    fn line_error(text: &str, source: Option<&str>) -> String {
+        ChecksumFile::parse(text, source).unwrap_err().to_string()
+    }
+
+    /// `algo:hex` of what `find(wanted)` returns.
+    fn found(file: &ChecksumFile, wanted: &str) -> Option<String> {
+        file.find(wanted).map(|e| e.digest.to_string())
+    }
+
+    fn names(file: &ChecksumFile) -> Vec<&str> {
+        file.entries.iter().map(|e| e.file_name.as_str()).collect()
+    }
+
+    fn algorithms(file: &ChecksumFile) -> Vec<Algorithm> {
+        file.entries.iter().map(|e| e.digest.algorithm).collect()
+    }
+
+    #[test]
+    fn every_fixture_file_is_covered() {
+        let dirs = std::fs::read_dir(FIXTURES).expect("fixtures folder");
+        for dir in dirs.map(|d| d.unwrap().path()) {
+            for path in std::fs::read_dir(&dir).unwrap().map(|f| f.unwrap().path()) {
+                let rel = path
+                    .strip_prefix(FIXTURES)
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .to_string();
+                if rel.ends_with("index.html") {
+                    // Directory listings: what a mirror serves in place of a missing sums file.
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    let parsed = ChecksumFile::parse(&text, Some("SHA256SUMS"));
+                    assert_eq!(parsed, Err(ChecksumFileError::NoEntries), "{rel}");
+                } else {
+                    assert!(
+                        FIXTURE_COUNTS.contains(&format!(" {rel} ")),
+                        "{rel} has no row"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fixture_entry_counts_and_algorithms() {
+        for row in FIXTURE_COUNTS.trim().lines() {
+            let [rel, count, algorithm] = row.split_whitespace().collect::<Vec<_>>()[..] else {
+                panic!("bad row {row}")
+            };
+            let (text, file) = fixture(rel);
+            let algorithm = Algorithm::from_name(algorithm).unwrap();
+            assert_eq!(file.entries.len().to_string(), count, "{rel}");
+            assert!(
+                file.entries.iter().all(|e| e.digest.algorithm == algorithm),
+                "{rel}"
+            );
+            // No binary marker, BSD parenthesis or comment leaks into a name.
+            assert!(
+                names(&file)
+                    .iter()
+                    .all(|n| !n.contains(['*', '(', ')', ' ', ':'])),
+                "{rel}"
+            );
+            // Without a source name the tag or digest length gives the same answer.
+            assert_eq!(parse(&text, None), file, "{rel}");
+        }
+    }
+
+    #[test]
+    fn fixture_lookups() {
+        for row in FIXTURE_LOOKUPS.trim().lines() {
+            let [rel, wanted, digest] = row.split_whitespace().collect::<Vec<_>>()[..] else {
+                panic!("bad row {row}")
+            };
+            assert_eq!(
+                found(&fixture(rel).1, wanted).as_deref(),
+                Some(digest),
+                "{row}"
+            );
+        }
+    }
+
+    #[test]
+    fn fixture_single_and_wrong_source_name() {
+        let (_, rocky) = fixture("rocky9/CHECKSUM");
+        let single = rocky.single().map(|e| e.digest.hex.as_str());
+        assert_eq!(
+            single,
+            Some("92c206cc6f790c61583247eefe87890f8828420662c17cacf247cec78ab4eec8")
+        );
+        // Another name is not matched by accident; `single()` is the caller's fallback.
+        assert_eq!(
+            rocky.find("Rocky-9-GenericCloud-Base.latest.x86_64.qcow2"),
+            None
+        );
+        assert_eq!(fixture("almalinux9/CHECKSUM").1.single(), None);
+        // Pointing at the wrong sums file is caught on the first line, with the reason.
+        let (text, _) = fixture("ubuntu2404/SHA256SUMS");
+        let want = "line 1: sha512 digest must be 128 hex characters, found 64 \
+                    (algorithm from the checksum file's name)";
+        assert_eq!(
+            line_error(&text, Some("https://example.org/SHA512SUMS")),
+            want
+        );
+    }
+
+    #[test]
+    fn gnu_text_binary_dot_slash_spaces_crlf_and_bom() {
+        let upper = B.to_uppercase();
+        let text = format!(
+            "\u{feff}{A}  plain.img\r\n{upper} *binary.img\r\n{M}  ./dotted.img\n{S}  with spaces.img\n{L}\ttab.img\n"
+        );
+        let file = parse(&text, None);
+        let want = [
+            "plain.img",
+            "binary.img",
+            "./dotted.img",
+            "with spaces.img",
+            "tab.img",
+        ];
+        assert_eq!(names(&file), want);
+        assert_eq!(algorithms(&file), [Sha256, Sha256, Md5, Sha1, Sha512]);
+        assert_eq!(
+            file.entries[0].digest.hex, A,
+            "the BOM is not part of the first digest"
+        );
+        assert_eq!(found(&file, "*binary.img"), Some(format!("sha256:{B}")));
+        assert_eq!(found(&file, "dotted.img"), Some(format!("md5:{M}")));
+        let url = "https://example.org/x/with%20spaces.img?x=1";
+        assert_eq!(found(&file, url), Some(format!("sha1:{S}")));
+    }
+
+    #[test]
+    fn bsd_tags_name_the_algorithm() {
+        let upper = A.to_uppercase();
+        let text = format!(
+            "# x: 12 bytes\n\nSHA256 (a b (1).qcow2) = {upper}\nSHA512(c.img)= {L}\nMD5 (d) = {M}\nBLAKE2b (e) = {L}\n"
+        );
+        // Each tag beats the file name; the unsupported BLAKE2b line is skipped.
+        let file = parse(&text, Some("SHA256SUMS"));
+        assert_eq!(names(&file), ["a b (1).qcow2", "c.img", "d"]);
+        assert_eq!(algorithms(&file), [Sha256, Sha512, Md5]);
+        assert_eq!(file.entries[0].digest.hex, A);
+    }
+
+    #[test]
+    fn pgp_clear_signed() {
+        let text = format!(
+            "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\n# Fedora.qcow2: 5 bytes\n\
+             SHA256 (Fedora.qcow2) = {A}\n- {B}  escaped.img\n-----BEGIN PGP SIGNATURE-----\n\n\
+             {M}  in-signature.img\niQIzBAEBCAAd\n=abcd\n-----END PGP SIGNATURE-----\n"
+        );
+        let file = parse(&text, Some("Fedora-Cloud-41-1.4-x86_64-CHECKSUM"));
+        assert_eq!(names(&file), ["Fedora.qcow2", "escaped.img"]);
+        assert_eq!(
+            algorithms(&file),
+            [Sha256, Sha256],
+            "`Hash: SHA512` is the signature's"
+        );
+        assert_eq!(found(&file, "escaped.img"), Some(format!("sha256:{B}")));
+    }
+
+    #[test]
+    fn capi_and_bare_digests() {
+        let image = "ubuntu-2404-kube-v1.33.9.qcow2";
+        let cases = [
+            (format!("{A}  {image}\n"), image.to_string()),
+            (format!("{A}  ./{image}\n"), format!("./{image}")),
+            (format!("{A}\n"), String::new()),
+            (A.to_uppercase(), String::new()),
+        ];
+        for (text, name) in cases {
+            let file = parse(&text, Some("ubuntu-2404-kube-v1.33.9.qcow2.CHECKSUM"));
+            let single = file.single().expect("one digest");
+            assert_eq!(
+                (single.file_name.as_str(), single.digest.hex.as_str()),
+                (name.as_str(), A)
+            );
+            assert_eq!(file.find(image).is_some(), !name.is_empty(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn flatcar_digests_headers() {
+        let f = "flatcar_production_openstack_image.img.bz2";
+        let text =
+            format!("# MD5 HASH\n{M}  {f}\n# SHA1 HASH\n{S}  {f}\n# SHA512 HASH\n{L}  {f}\n");
+        let file = parse(
+            &text,
+            Some("flatcar_production_openstack_image.img.bz2.DIGESTS"),
+        );
+        assert_eq!(algorithms(&file), [Md5, Sha1, Sha512]);
+        assert_eq!(
+            file.find(f),
+            file.entries.get(2),
+            "the strongest algorithm wins"
+        );
+        assert_eq!(file.single(), file.entries.get(2));
+        // The header beats the file name, and a digest that disagrees with it is reported.
+        let want = "line 2: sha1 digest must be 40 hex characters, found 32 \
+                    (algorithm from the preceding `# … HASH` header)";
+        assert_eq!(
+            line_error(&format!("# SHA1 HASH\n{M}  x\n"), Some("SHA256SUMS")),
+            want
+        );
+    }
+
+    #[test]
+    fn digest_problems_name_the_line() {
+        let short = &A[1..];
+        let want = "line 3: sha256 digest must be 64 hex characters, found 63 \
+                    (algorithm from the checksum file's name)";
+        let source = Some("https://example.org/SHA256SUMS");
+        assert_eq!(line_error(&format!("{A}  a\n\n{short}  b\n"), source), want);
+        let want = "line 2: sha512 digest must be 128 hex characters, found 64 \
+                    (algorithm from the line's tag)";
+        assert_eq!(line_error(&format!("# c\nSHA512 (x) = {A}\n"), None), want);
+        let want = "line 2: digest contains characters that are not hexadecimal \
+                    (algorithm from the line's tag)";
+        let not_hex = "z".repeat(64);
+        assert_eq!(
+            line_error(&format!("{M}  ok\nSHA256 (x) = {not_hex}\n"), None),
+            want
+        );
+        let message = line_error(&format!("{}  x\n", "a".repeat(50)), None);
+        assert!(message.starts_with("line 1: digest has 50 hex characters, which fits no"));
+    }
+
+    #[test]
+    fn garbage_is_skipped_but_an_empty_result_is_an_error() {
+        let text = format!("hello world\ncafe  2024 notes\n{A}  good.img\n<html>\nHash: SHA256\n");
+        assert_eq!(names(&parse(&text, Some("SHA256SUMS"))), ["good.img"]);
+        for text in [
+            "",
+            "\n# only a comment\n",
+            "cafe  x\n",
+            "Not Found\n",
+            "BLAKE2b (x) = ab\n",
+        ] {
+            let parsed = ChecksumFile::parse(text, None);
+            assert_eq!(parsed, Err(ChecksumFileError::NoEntries), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn find_prefers_exact_then_base_name() {
+        let file = parse(
+            &format!("{A}  a/foo.img\n{B}  b/foo.img\nSHA512 (./bar.img) = {L}\n"),
+            None,
+        );
+        assert_eq!(found(&file, "b/foo.img"), Some(format!("sha256:{B}")));
+        assert_eq!(found(&file, "foo.img"), Some(format!("sha256:{A}")));
+        let url = "https://mirror.example/x/bar.img?sig=abc/def.img#frag";
+        assert_eq!(found(&file, url), Some(format!("sha512:{L}")));
+        assert_eq!(file.find("https://mirror.example/x/"), None);
+        assert_eq!(file.find("missing.img"), None);
+        assert_eq!(percent_decode("a%2"), Some("a%2".to_string()));
+        assert_eq!(percent_decode("%+f%41"), Some("%+fA".to_string()));
+    }
+
+    #[test]
+    fn single_refuses_ambiguity() {
+        let one = |text: String| parse(&text, None).single().map(|e| e.file_name.clone());
+        assert_eq!(one(format!("{A}  x\n{B}  y\n")), None);
+        assert_eq!(one(format!("{A}  x\n{B}  x\n")), None);
+        assert_eq!(one(format!("{A}  x\n{A}  y\n")), Some("x".to_string()));
+        assert_eq!(one(format!("{M}  x\n{A}  y\n")), None);
+        assert_eq!(ChecksumFile::default().single(), None);
+    }
+
+    #[test]
+    fn source_name_inference() {
+        let cases = [
+            ("SHA256SUMS", Some(Sha256)),
+            ("MD5SUMS", Some(Md5)),
+            ("SHA1SUMS", Some(Sha1)),
+            ("sha256sum.txt", Some(Sha256)),
+            ("https://x.example/a/SHA512SUMS?raw=1", Some(Sha512)),
+            ("/srv/img.qcow2.sha256", Some(Sha256)),
+            ("img.qcow2.SHA512SUM", Some(Sha512)),
+            ("CHECKSUM", None),
+            ("ubuntu-2404-kube-v1.33.9.qcow2.CHECKSUM", None),
+            ("md5-tool.qcow2.CHECKSUM", None),
+            ("flatcar.img.bz2.DIGESTS", None),
+        ];
+        for (name, want) in cases {
+            assert_eq!(algorithm_from_source_name(name), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn algorithm_names_and_lengths() {
+        for a in Algorithm::ALL {
+            assert_eq!(Algorithm::from_name(a.name()), Some(a));
+            assert_eq!(Algorithm::from_hex_len(a.hex_len()), Some(a));
+            assert_eq!(serde_json::to_string(&a).unwrap(), format!("\"{a}\""));
+        }
+        assert_eq!(Algorithm::ALL.map(Algorithm::hex_len), [32, 40, 64, 128]);
+        assert_eq!(
+            Algorithm::ALL.map(Algorithm::name),
+            ["md5", "sha1", "sha256", "sha512"]
+        );
+        let aliases = ["SHA-256", " MD5 ", "SHA2-512", "sha3-256"].map(Algorithm::from_name);
+        assert_eq!(aliases, [Some(Sha256), Some(Md5), Some(Sha512), None]);
+        assert_eq!(Algorithm::from_hex_len(63), None);
+    }
+
+    #[test]
+    fn digest_parse_and_display() {
+        let d = Digest::parse(&format!(" SHA-256:{} ", A.to_uppercase())).unwrap();
+        assert_eq!((d.algorithm, d.hex.as_str()), (Sha256, A));
+        assert_eq!(d.to_string(), format!("sha256:{A}"));
+        assert_eq!(d.to_string().parse::<Digest>(), Ok(d.clone()));
+        let json = serde_json::json!({"algorithm": "sha256", "hex": A});
+        assert_eq!(serde_json::to_value(&d).unwrap(), json);
+    }
+
+    #[test]
+    fn digest_parse_errors() {
+        let not_hex = "digest contains characters that are not hexadecimal";
+        let cases = [
+            (
+                A.to_string(),
+                "expected `algorithm:hex`, e.g. `sha256:…` (no `:` found)",
+            ),
+            (
+                format!("crc32:{A}"),
+                "unknown checksum algorithm `crc32`; expected md5, sha1, sha256 or sha512",
+            ),
+            (
+                format!("sha256:{}", &A[1..]),
+                "sha256 digest must be 64 hex characters, found 63",
+            ),
+            (format!("md5:{}", "g".repeat(32)), not_hex),
+            ("sha256:07e4…".to_string(), not_hex),
+        ];
+        for (input, message) in cases {
+            assert_eq!(
+                Digest::parse(&input).unwrap_err().to_string(),
+                message,
+                "{input}"
+            );
+        }
+        let variants =
+            ["x", "crc32:00", "sha1:00", "md5:0x"].map(|s| Digest::parse(s).unwrap_err());
+        let wrong_length = DigestError::WrongLength {
+            algorithm: Sha1,
+            expected: 40,
+            found: 2,
+        };
+        let unknown = DigestError::UnknownAlgorithm("crc32".into());
+        assert_eq!(
+            variants,
+            [
+                DigestError::MissingAlgorithm,
+                unknown,
+                wrong_length,
+                DigestError::NotHex
+            ]
+        );
+    }
+}

@@ -1,0 +1,237 @@
+//! Semantic checks: problems the JSON Schema cannot see.
+//!
+//! The schema checks one value at a time; these checks look across values and files: duplicate
+//! names and versions, Glance names that collide once the naming rules are applied, checksum
+//! shapes, URL schemes. Each finding points at the value to change.
+
+use std::collections::HashMap;
+
+use super::checksums::Digest;
+use super::diagnostic::{Diagnostic, Location};
+use super::model::{Definition, Origin, Version};
+use super::{Catalog, naming};
+
+/// Runs every semantic check over the loaded definitions.
+pub fn check(catalog: &Catalog) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    duplicate_definitions(catalog, &mut out);
+    name_collisions(catalog, &mut out);
+    duplicate_ids(catalog, &mut out);
+    for definition in &catalog.definitions {
+        duplicate_versions(catalog, definition, &mut out);
+        urls(catalog, definition, &mut out);
+        for (index, version) in definition.versions.iter().enumerate() {
+            checksum(catalog, definition.origin, index, version, &mut out);
+        }
+    }
+    out
+}
+
+fn duplicate_definitions(catalog: &Catalog, out: &mut Vec<Diagnostic>) {
+    let mut first: HashMap<&str, Origin> = HashMap::new();
+    for definition in &catalog.definitions {
+        if let Some(earlier) = first.get(definition.name.as_str()) {
+            out.push(Diagnostic::error(
+                catalog.locate(definition.origin, "name"),
+                "duplicate-definition",
+                format!(
+                    "image `{}` is defined twice (first at {})",
+                    definition.name,
+                    catalog.locate(*earlier, "name")
+                ),
+            ));
+        } else {
+            first.insert(&definition.name, definition.origin);
+        }
+    }
+}
+
+fn duplicate_versions(catalog: &Catalog, definition: &Definition, out: &mut Vec<Diagnostic>) {
+    let mut first: HashMap<&str, usize> = HashMap::new();
+    for (index, version) in definition.versions.iter().enumerate() {
+        if let Some(earlier) = first.get(version.version.as_str()) {
+            out.push(Diagnostic::error(
+                catalog.locate(definition.origin, &format!("versions/{index}/version")),
+                "duplicate-version",
+                format!(
+                    "version `{}` of `{}` is listed twice (first at {})",
+                    version.version,
+                    definition.name,
+                    catalog.locate(definition.origin, &format!("versions/{earlier}/version"))
+                ),
+            ));
+        } else {
+            first.insert(&version.version, index);
+        }
+    }
+}
+
+/// Two enabled definitions that would put images of the same name into Glance.
+fn name_collisions(catalog: &Catalog, out: &mut Vec<Diagnostic>) {
+    let mut claimed: HashMap<String, (&Definition, &Version)> = HashMap::new();
+    for definition in catalog.enabled() {
+        for (name, version) in naming::all_names(definition) {
+            match claimed.get(&name) {
+                // Same definition name: already reported as a duplicate definition.
+                Some((other, _)) if other.name == definition.name => {}
+                Some((other, other_version)) => {
+                    let index = version_index(definition, version);
+                    let other_index = version_index(other, other_version);
+                    out.push(
+                        Diagnostic::error(
+                            catalog.locate(definition.origin, &format!("versions/{index}/version")),
+                            "name-collision",
+                            format!(
+                                "`{}` version `{}` would be named `{name}` in Glance, like `{}` version `{}` (at {})",
+                                definition.name,
+                                version.version,
+                                other.name,
+                                other_version.version,
+                                catalog.locate(other.origin, &format!("versions/{other_index}/version"))
+                            ),
+                        )
+                        .with_hint("rename one definition or change its `separator`/`multi`"),
+                    );
+                }
+                None => {
+                    claimed.insert(name, (definition, version));
+                }
+            }
+        }
+    }
+}
+
+/// A fixed image `id` may be used once: Glance refuses a second image with the same ID.
+fn duplicate_ids(catalog: &Catalog, out: &mut Vec<Diagnostic>) {
+    let mut first: HashMap<String, Location> = HashMap::new();
+    for definition in &catalog.definitions {
+        for (index, version) in definition.versions.iter().enumerate() {
+            let Some(id) = &version.id else { continue };
+            let here = catalog.locate(definition.origin, &format!("versions/{index}/id"));
+            let key = id.to_ascii_lowercase().replace('-', "");
+            if let Some(earlier) = first.get(&key) {
+                out.push(Diagnostic::error(
+                    here,
+                    "duplicate-id",
+                    format!("image id {id} is used twice (first at {earlier})"),
+                ));
+            } else {
+                first.insert(key, here);
+            }
+        }
+    }
+}
+
+fn version_index(definition: &Definition, version: &Version) -> usize {
+    definition
+        .versions
+        .iter()
+        .position(|v| std::ptr::eq(v, version))
+        .unwrap_or(0)
+}
+
+fn checksum(
+    catalog: &Catalog,
+    origin: Origin,
+    index: usize,
+    version: &Version,
+    out: &mut Vec<Diagnostic>,
+) {
+    let at = |field: &str| catalog.locate(origin, &format!("versions/{index}/{field}"));
+    let has_url = version.checksum_url.is_some() || version.checksums_url.is_some();
+    if version.is_latest() && !has_url {
+        out.push(
+            Diagnostic::error(
+                at("version"),
+                "latest-without-checksum-url",
+                "`latest` needs `checksum_url` or `checksums_url`: a fixed checksum cannot follow a moving image",
+            )
+            .with_hint("point `checksums_url` at the upstream sums file, e.g. SHA256SUMS"),
+        );
+    }
+    match &version.checksum {
+        Some(text) => {
+            if let Err(error) = Digest::parse(text) {
+                out.push(Diagnostic::error(
+                    at("checksum"),
+                    "invalid-checksum",
+                    format!("checksum `{text}`: {error}"),
+                ));
+            }
+        }
+        None if !has_url => out.push(
+            Diagnostic::warning(
+                at("version"),
+                "no-checksum",
+                format!(
+                    "version `{}` has no checksum, checksum_url or checksums_url: its bytes cannot be verified",
+                    version.version
+                ),
+            )
+            .with_hint("add `checksum: sha256:<hex>` from the upstream sums file"),
+        ),
+        None => {}
+    }
+}
+
+/// Every URL the definition holds: which schemes are fine depends on what the URL is for.
+fn urls(catalog: &Catalog, definition: &Definition, out: &mut Vec<Diagnostic>) {
+    let origin = definition.origin;
+    let mut check = |relative: String, url: &str, downloaded: bool| {
+        let at = catalog.locate(origin, &relative);
+        let field = relative.rsplit('/').next().unwrap_or_default().to_owned();
+        match url::Url::parse(url) {
+            Err(error) => out.push(Diagnostic::error(
+                at,
+                "invalid-url",
+                format!("`{field}` is not a valid URL ({error}): `{url}`"),
+            )),
+            Ok(parsed) => match parsed.scheme() {
+                "http" | "https" => {}
+                "file" => out.push(
+                    Diagnostic::warning(
+                        at,
+                        "file-url",
+                        format!("`{field}` is a file: URL, read from the machine running image-manager"),
+                    )
+                    .with_hint("fine for tests, but clouds and the SCS checks expect http(s)"),
+                ),
+                "ftp" if !downloaded => {}
+                "ftp" => out.push(
+                    Diagnostic::error(at, "unsupported-scheme", format!("`{field}`: downloads over ftp are not supported"))
+                        .with_hint("add an http(s) `mirror_url`"),
+                ),
+                other => out.push(Diagnostic::error(
+                    at,
+                    "unsupported-scheme",
+                    format!("`{field}` uses the unsupported scheme `{other}:` (expected http, https or file)"),
+                )),
+            },
+        }
+    };
+    for (field, url) in [
+        ("latest_url", &definition.latest_url),
+        ("latest_checksum_url", &definition.latest_checksum_url),
+    ] {
+        if let Some(url) = url {
+            check(field.to_owned(), url, true);
+        }
+    }
+    for (index, version) in definition.versions.iter().enumerate() {
+        let base = format!("versions/{index}");
+        check(
+            format!("{base}/url"),
+            &version.url,
+            version.mirror_url.is_none(),
+        );
+        for (field, url) in [
+            ("mirror_url", &version.mirror_url),
+            ("checksum_url", &version.checksum_url),
+            ("checksums_url", &version.checksums_url),
+        ] {
+            if let Some(url) = url {
+                check(format!("{base}/{field}"), url, true);
+            }
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! image-manager: keeps OpenStack Glance in line with declarative YAML image catalogs.
+//!
+//! Data flows one way: catalog → desired → (observed) → plan (pure) → apply → report. Each
+//! stage is a module named after its domain; only `glance` talks to Keystone/Glance.
+
+pub mod catalog;
+pub mod cli;
+pub mod glance;
+pub mod scs;
