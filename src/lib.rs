@@ -5,5 +5,6 @@
 
 pub mod catalog;
 pub mod cli;
+pub mod desired;
 pub mod glance;
 pub mod scs;

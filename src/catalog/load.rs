@@ -42,84 +42,113 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, Error> {
             path: path.clone(),
             source,
         })?;
-        let at = |line, column| Location {
-            file: path.clone(),
-            line,
-            column,
-        };
-        let Ok(text) = String::from_utf8(bytes) else {
-            diagnostics.push(Diagnostic::error(
-                at(1, 1),
-                "not-utf8",
-                "the file is not UTF-8 text",
-            ));
-            continue;
-        };
-        let (document, map) = match node::parse(&text) {
-            Ok(parsed) => parsed,
-            Err(error) => {
-                let pos = error.pos;
-                diagnostics.push(Diagnostic::error(
-                    at(pos.line.max(1), pos.column.max(1)),
-                    "yaml-syntax",
-                    error.message,
-                ));
-                continue;
-            }
-        };
-        if document.is_null() {
-            diagnostics.push(
-                Diagnostic::error(at(1, 1), "empty-file", "the file holds no catalog")
-                    .with_hint("a catalog starts with `images:`"),
-            );
-            continue;
-        }
-        let violations = schema::validate(&document, &map, &text);
-        for v in &violations {
-            let mut d = Diagnostic::error(at(v.pos.line, v.pos.column), v.code, &v.message);
-            d.hint = v.hint.clone();
-            diagnostics.push(d);
-        }
-        // Read what the user evidently meant, so the semantic checks still see the definition;
-        // the errors above already make the run fail. What cannot be repaired is left out.
-        let document = repair(document, &violations, &text);
-        let rejected: BTreeSet<Option<usize>> = schema::validate(&document, &map, &text)
-            .iter()
-            .map(|v| definition_index(&v.pointer))
-            .collect();
-        let file = catalog.files.len();
-        if !rejected.contains(&None) {
-            let entries = document["images"].as_array().cloned().unwrap_or_default();
-            for (index, entry) in entries.into_iter().enumerate() {
-                if rejected.contains(&Some(index)) {
-                    continue;
-                }
-                match serde_json::from_value::<Definition>(entry) {
-                    Ok(mut definition) => {
-                        definition.origin = Origin { file, index };
-                        catalog.definitions.push(definition);
-                    }
-                    // The schema admits only what the model reads; this is a bug guard.
-                    Err(error) => {
-                        let pos = map.nearest(&format!("/images/{index}"));
-                        diagnostics.push(Diagnostic::error(
-                            at(pos.line, pos.column),
-                            "model",
-                            format!("cannot read this definition: {error}"),
-                        ));
-                    }
-                }
-            }
-        }
-        catalog.files.push(SourceFile { path, text, map });
+        add_file(&mut catalog, &mut diagnostics, path, bytes);
     }
+    Ok(finish(catalog, diagnostics))
+}
+
+/// Runs the semantic checks over what loaded and orders all findings by position.
+fn finish(catalog: Catalog, mut diagnostics: Vec<Diagnostic>) -> Loaded {
     diagnostics.extend(lint::check(&catalog));
     diagnostics.extend(scs_lint::check(&catalog));
     diagnostics.sort_by(|a, b| a.location.cmp(&b.location));
-    Ok(Loaded {
+    Loaded {
         catalog,
         diagnostics,
-    })
+    }
+}
+
+/// Parses, validates and reads one file into `catalog`; problems go to `diagnostics`.
+fn add_file(
+    catalog: &mut Catalog,
+    diagnostics: &mut Vec<Diagnostic>,
+    path: PathBuf,
+    bytes: Vec<u8>,
+) {
+    let at = |line, column| Location {
+        file: path.clone(),
+        line,
+        column,
+    };
+    let Ok(text) = String::from_utf8(bytes) else {
+        diagnostics.push(Diagnostic::error(
+            at(1, 1),
+            "not-utf8",
+            "the file is not UTF-8 text",
+        ));
+        return;
+    };
+    let (document, map) = match node::parse(&text) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            let pos = error.pos;
+            diagnostics.push(Diagnostic::error(
+                at(pos.line.max(1), pos.column.max(1)),
+                "yaml-syntax",
+                error.message,
+            ));
+            return;
+        }
+    };
+    if document.is_null() {
+        diagnostics.push(
+            Diagnostic::error(at(1, 1), "empty-file", "the file holds no catalog")
+                .with_hint("a catalog starts with `images:`"),
+        );
+        return;
+    }
+    let violations = schema::validate(&document, &map, &text);
+    for v in &violations {
+        let mut d = Diagnostic::error(at(v.pos.line, v.pos.column), v.code, &v.message);
+        d.hint = v.hint.clone();
+        diagnostics.push(d);
+    }
+    // Read what the user evidently meant, so the semantic checks still see the definition;
+    // the errors above already make the run fail. What cannot be repaired is left out.
+    let document = repair(document, &violations, &text);
+    let rejected: BTreeSet<Option<usize>> = schema::validate(&document, &map, &text)
+        .iter()
+        .map(|v| definition_index(&v.pointer))
+        .collect();
+    let file = catalog.files.len();
+    if !rejected.contains(&None) {
+        let entries = document["images"].as_array().cloned().unwrap_or_default();
+        for (index, entry) in entries.into_iter().enumerate() {
+            if rejected.contains(&Some(index)) {
+                return;
+            }
+            match serde_json::from_value::<Definition>(entry) {
+                Ok(mut definition) => {
+                    definition.origin = Origin { file, index };
+                    catalog.definitions.push(definition);
+                }
+                // The schema admits only what the model reads; this is a bug guard.
+                Err(error) => {
+                    let pos = map.nearest(&format!("/images/{index}"));
+                    diagnostics.push(Diagnostic::error(
+                        at(pos.line, pos.column),
+                        "model",
+                        format!("cannot read this definition: {error}"),
+                    ));
+                }
+            }
+        }
+    }
+    catalog.files.push(SourceFile { path, text, map });
+}
+
+/// Loads catalog text as if read from `name` (for tests of later stages).
+#[cfg(test)]
+pub(crate) fn from_text(name: &str, text: &str) -> Loaded {
+    let mut catalog = Catalog::default();
+    let mut diagnostics = Vec::new();
+    add_file(
+        &mut catalog,
+        &mut diagnostics,
+        PathBuf::from(name),
+        text.as_bytes().to_vec(),
+    );
+    finish(catalog, diagnostics)
 }
 
 /// Undoes the mistakes whose intent is clear: an unquoted scalar where a string belongs

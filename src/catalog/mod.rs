@@ -19,6 +19,8 @@ pub mod version;
 use std::path::{Path, PathBuf};
 
 pub use diagnostic::{Diagnostic, Location, Severity};
+#[cfg(test)]
+pub(crate) use load::from_text;
 pub use load::{Error, load};
 pub use model::{
     Compression, Definition, DiskFormat, Method, Naming, OnRotate, Origin, Status, UpstreamKind,

@@ -179,6 +179,21 @@ string_enum!(
     UpstreamKind { Ubuntu => "ubuntu", Debian => "debian", Cirros => "cirros", Capi => "capi", Generic => "generic" }
 );
 
+impl Compression {
+    /// The compression a download URL's file name implies (`.gz`, `.xz`, `.bz2`, `.zst`).
+    pub fn from_suffix(url: &str) -> Option<Compression> {
+        let path = url.split(['?', '#']).next().unwrap_or(url);
+        [
+            (".gz", Compression::Gzip),
+            (".xz", Compression::Xz),
+            (".bz2", Compression::Bzip2),
+            (".zst", Compression::Zstd),
+        ]
+        .into_iter()
+        .find_map(|(suffix, c)| path.ends_with(suffix).then_some(c))
+    }
+}
+
 fn yes() -> bool {
     true
 }
@@ -188,10 +203,18 @@ fn default_separator() -> String {
 }
 
 impl Definition {
-    /// The metadata of one version: the definition's `meta` overridden by the version's.
-    pub fn merged_meta(&self, version: &Version) -> BTreeMap<String, String> {
+    /// The metadata one version's image carries: the definition's `meta` ← the version's, with
+    /// `os_version` from the version when given and, for non-multi definitions, the version
+    /// itself (the osism tool does the same: `Cirros 0.6.3` gets os_version `0.6.3`).
+    pub fn version_meta(&self, version: &Version) -> BTreeMap<String, String> {
         let mut meta = self.meta.clone();
         meta.extend(version.meta.iter().map(|(k, v)| (k.clone(), v.clone())));
+        if let Some(os_version) = &version.os_version {
+            meta.insert("os_version".into(), os_version.clone());
+        }
+        if !self.multi {
+            meta.insert("os_version".into(), version.version.clone());
+        }
         meta
     }
 }

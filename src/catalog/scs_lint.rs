@@ -92,7 +92,7 @@ fn missing_properties(catalog: &Catalog, definition: &Definition, out: &mut Vec<
         .versions
         .iter()
         .map(|version| {
-            let meta = effective_meta(definition, version);
+            let meta = definition.version_meta(version);
             REQUIRED_META
                 .iter()
                 .copied()
@@ -233,18 +233,4 @@ fn standard_image_source(
             );
         }
     }
-}
-
-/// The SCS-relevant metadata of a version's image: definition meta ← version meta, with
-/// `os_version` from the version when given, and forced to the version for non-multi images
-/// (the osism tool does the same: `Cirros 0.6.3` gets os_version `0.6.3`).
-pub fn effective_meta(definition: &Definition, version: &Version) -> BTreeMap<String, String> {
-    let mut meta = definition.merged_meta(version);
-    if let Some(os_version) = &version.os_version {
-        meta.insert("os_version".into(), os_version.clone());
-    }
-    if !definition.multi {
-        meta.insert("os_version".into(), version.version.clone());
-    }
-    meta
 }

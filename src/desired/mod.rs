@@ -1,0 +1,241 @@
+//! The desired state: what Glance should hold according to the catalog. Pure.
+//!
+//! This stage turns definitions into concrete images — names after the naming rules, every
+//! property, tag, visibility and status, the bytes' source and how to verify them, and the
+//! retention class of each version — so the planner only compares two states and never has
+//! to know the catalog format. `today` is an input, so retention is testable without a clock.
+
+pub mod properties;
+pub mod retention;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::NaiveDate;
+use regex::Regex;
+use serde::Serialize;
+
+use crate::catalog::checksums::Digest;
+use crate::catalog::{
+    Catalog, Compression, Definition, DiskFormat, Method, Status, Version, Visibility, naming,
+};
+pub use retention::{Policy, Retention};
+
+/// Inputs that are not in the catalog.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The ownership tag every managed image carries.
+    pub managed_tag: String,
+    /// Only definitions whose name matches (`--filter`).
+    pub filter: Option<Regex>,
+    /// The date retention rules are evaluated on (UTC).
+    pub today: NaiveDate,
+}
+
+/// Everything the catalog asks of Glance.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct DesiredState {
+    pub definitions: Vec<DesiredDefinition>,
+}
+
+/// One enabled definition and the images it wants.
+#[derive(Clone, Debug, Serialize)]
+pub struct DesiredDefinition {
+    /// The definition name (the `image_name` identity property).
+    pub name: String,
+    pub multi: bool,
+    /// How superseded images of this definition are kept, including versions no longer listed.
+    pub policy: Policy,
+    /// Oldest to newest.
+    pub images: Vec<DesiredImage>,
+}
+
+/// One image in Glance, as it should be.
+#[derive(Clone, Debug, Serialize)]
+pub struct DesiredImage {
+    pub identity: Identity,
+    pub name: String,
+    pub disk_format: DiskFormat,
+    pub visibility: Visibility,
+    pub hidden: bool,
+    pub protected: bool,
+    pub status: Status,
+    /// GiB.
+    pub min_disk: u64,
+    /// MiB.
+    pub min_ram: u64,
+    /// Every property the tool manages on this image.
+    pub properties: BTreeMap<String, String>,
+    pub tags: BTreeSet<String>,
+    /// A fixed image UUID from the catalog.
+    pub id: Option<String>,
+    pub source: Source,
+    pub retention: Retention,
+}
+
+/// Who an image is: definition name + version, stored as `image_name` + `internal_version`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Identity {
+    pub definition: String,
+    pub version: String,
+}
+
+/// Where an image's bytes come from and how they are verified.
+#[derive(Clone, Debug, Serialize)]
+pub struct Source {
+    /// What the bytes are downloaded from (`mirror_url`, else `url`).
+    pub download_url: String,
+    pub checksum: Checksum,
+    /// `None`: not compressed.
+    pub compression: Option<Compression>,
+    pub method: Method,
+}
+
+/// The expected digest, or where to read it.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Checksum {
+    Inline {
+        digest: Digest,
+    },
+    /// A file holding one digest (`checksum_url`).
+    File {
+        url: String,
+    },
+    /// A sums file; the entry named like the download's last path segment (`checksums_url`).
+    Sums {
+        url: String,
+        file_name: String,
+    },
+    /// The catalog gives no way to verify; apply refuses unless told otherwise.
+    Missing,
+}
+
+/// Resolves the enabled (and filtered) definitions of a valid catalog.
+pub fn resolve(catalog: &Catalog, options: &Options) -> DesiredState {
+    let definitions = catalog
+        .enabled()
+        .filter(|d| {
+            options
+                .filter
+                .as_ref()
+                .is_none_or(|re| re.is_match(&d.name))
+        })
+        .map(|d| definition(d, options))
+        .collect();
+    DesiredState { definitions }
+}
+
+fn definition(definition: &Definition, options: &Options) -> DesiredDefinition {
+    let versions = naming::ordered(definition);
+    let newest = versions.last().copied();
+    let policy = Policy::parse(
+        newest
+            .map(|v| definition.version_meta(v))
+            .as_ref()
+            .and_then(|m| m.get("uuid_validity"))
+            .map(String::as_str),
+    );
+    let superseded = versions.len().saturating_sub(1);
+    let images = versions
+        .iter()
+        .enumerate()
+        .map(|(index, version)| {
+            let retention = if !definition.multi || index == superseded {
+                Retention::Current
+            } else {
+                // Rank 0 is the newest superseded version.
+                policy.classify(superseded - 1 - index, options.today)
+            };
+            image(definition, version, retention, options)
+        })
+        .collect();
+    DesiredDefinition {
+        name: definition.name.clone(),
+        multi: definition.multi,
+        policy,
+        images,
+    }
+}
+
+fn image(
+    definition: &Definition,
+    version: &Version,
+    retention: Retention,
+    options: &Options,
+) -> DesiredImage {
+    let current = retention == Retention::Current;
+    let mut props = properties::of(definition, version);
+    let mut visibility = version.visibility.unwrap_or(definition.visibility);
+    let mut hidden = version.hidden.or(definition.hidden).unwrap_or(false);
+    if !current {
+        properties::rotate(definition, &mut props);
+        if let Some(on_rotate) = &definition.on_rotate {
+            visibility = on_rotate.visibility.unwrap_or(visibility);
+            hidden = on_rotate.hidden.unwrap_or(hidden);
+        }
+    }
+    let mut tags: BTreeSet<String> = definition.tags.iter().cloned().collect();
+    tags.insert(options.managed_tag.clone());
+    if let Some(distro) = props.get("os_distro") {
+        tags.insert(format!("os:{distro}"));
+    }
+    DesiredImage {
+        identity: Identity {
+            definition: definition.name.clone(),
+            version: version.version.clone(),
+        },
+        name: naming::glance_name(definition, version, current),
+        disk_format: definition.format,
+        visibility,
+        hidden,
+        protected: version.protected.or(definition.protected).unwrap_or(false),
+        status: definition.status,
+        min_disk: definition.min_disk,
+        min_ram: definition.min_ram,
+        properties: props,
+        tags,
+        id: version.id.clone(),
+        source: source(definition, version),
+        retention,
+    }
+}
+
+fn source(definition: &Definition, version: &Version) -> Source {
+    let download_url = version.download_url().to_owned();
+    let checksum = if let Some(digest) = version
+        .checksum
+        .as_deref()
+        .and_then(|c| Digest::parse(c).ok())
+    {
+        Checksum::Inline { digest }
+    } else if let Some(url) = &version.checksum_url {
+        Checksum::File { url: url.clone() }
+    } else if let Some(url) = &version.checksums_url {
+        Checksum::Sums {
+            url: url.clone(),
+            file_name: last_segment(&version.url).to_owned(),
+        }
+    } else {
+        Checksum::Missing
+    };
+    let compression = version
+        .decompress
+        .or(definition.decompress)
+        .or_else(|| Compression::from_suffix(&download_url))
+        .filter(|c| *c != Compression::None);
+    Source {
+        download_url,
+        checksum,
+        compression,
+        method: version.method.or(definition.method).unwrap_or(Method::Auto),
+    }
+}
+
+/// The file name of a URL: its last path segment, without query or fragment.
+fn last_segment(url: &str) -> &str {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+#[cfg(test)]
+mod tests;

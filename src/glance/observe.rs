@@ -1,0 +1,126 @@
+//! The one listing per run: every image the credentials can see, hidden
+//! images included, as an [`ObservedState`].
+//!
+//! Hidden images: Glance filters on `os_hidden` in *every* listing. Without the
+//! parameter it means `os_hidden=false`; only `true` and `false` are accepted,
+//! and no member-status, visibility or other filter lifts it (Glance 33,
+//! `ImagesController.index` always sets the filter). So a complete view is
+//! exactly two listings, `os_hidden=false` and `os_hidden=true`, which run
+//! concurrently. Each asks for pages of [`PAGE_SIZE`] (Glance's default
+//! `api_limit_max`; a lower server cap just means more pages).
+//!
+//! Request count: `ceil((visible + 1) / PAGE_SIZE) + ceil((hidden + 1) / PAGE_SIZE)`
+//! — Glance sends a `next` link whenever a page is full, so a listing whose
+//! size is an exact multiple of the page size ends with one empty page. Two
+//! requests for up to 999 visible and 999 hidden images.
+//!
+//! Pages are followed by `marker` (the last id) rather than by the `next`
+//! link's URL: the link is a bare path that loses a proxy's path prefix, and
+//! the SDK's own pager cannot rebuild it for an endpoint with an IP address.
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+
+use super::image_api::image::list;
+use super::observed::{ObservedImage, ObservedState};
+use super::{Error, GlanceClient};
+
+/// Images per listing page: Glance's default `api_limit_max`.
+pub const PAGE_SIZE: i32 = 1000;
+
+const OP: &str = "list images";
+
+impl GlanceClient {
+    /// Lists every image visible to these credentials (the default Glance
+    /// listing: public, own, community-owned and accepted shared images),
+    /// hidden ones included. See the module docs for the request count; each
+    /// request is counted in [`GlanceClient::api_calls`].
+    pub async fn list_images(&self) -> Result<ObservedState, Error> {
+        let (visible, hidden) =
+            tokio::try_join!(self.list_listing(false), self.list_listing(true))?;
+        // An image whose os_hidden flipped between the two listings would
+        // appear twice; keep its first sighting.
+        let mut seen = HashSet::new();
+        let mut images: Vec<ObservedImage> = visible
+            .into_iter()
+            .chain(hidden)
+            .filter(|image| seen.insert(image.id.clone()))
+            .collect();
+        images.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(ObservedState {
+            cloud: self.cloud.clone(),
+            images,
+        })
+    }
+
+    /// One listing (`os_hidden` = `hidden`), all pages.
+    async fn list_listing(&self, hidden: bool) -> Result<Vec<ObservedImage>, Error> {
+        let mut images = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let mut builder = list::Request::builder();
+            builder.limit(PAGE_SIZE);
+            if hidden {
+                builder.os_hidden(true);
+            }
+            if let Some(marker) = &marker {
+                builder.marker(marker.clone());
+            }
+            let ep = Self::build(builder.build())?;
+            let body = self.query_body(OP, ep).await?;
+            let (page, has_next) = parse_page(&body)?;
+            let last_id = page.last().map(|image| image.id.clone());
+            images.extend(page);
+            match (has_next, last_id) {
+                (true, Some(last)) => marker = Some(last),
+                _ => return Ok(images),
+            }
+        }
+    }
+}
+
+/// One page of `GET /v2/images`: the images and whether Glance announced a
+/// next page.
+fn parse_page(body: &Value) -> Result<(Vec<ObservedImage>, bool), Error> {
+    let images = body["images"].as_array().ok_or_else(|| Error::Response {
+        operation: OP,
+        message: "no `images` list in the answer".into(),
+    })?;
+    let page = images
+        .iter()
+        .map(|value| {
+            ObservedImage::from_json(value).map_err(|message| Error::Response {
+                operation: OP,
+                message,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let has_next = body.get("next").and_then(Value::as_str).is_some();
+    Ok((page, has_next))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn page_with_next_link() {
+        let body = json!({
+            "images": [{"id": "a"}, {"id": "b"}],
+            "next": "/v2/images?limit=2&marker=b",
+            "first": "/v2/images?limit=2",
+        });
+        let (page, has_next) = parse_page(&body).unwrap();
+        assert_eq!(page.len(), 2);
+        assert!(has_next);
+    }
+
+    #[test]
+    fn last_page_and_bad_body() {
+        let (page, has_next) = parse_page(&json!({"images": []})).unwrap();
+        assert!(page.is_empty() && !has_next);
+        assert!(parse_page(&json!({"oops": 1})).is_err());
+    }
+}
