@@ -7,4 +7,5 @@ pub mod catalog;
 pub mod cli;
 pub mod desired;
 pub mod glance;
+pub mod plan;
 pub mod scs;

@@ -25,21 +25,44 @@ pub fn newest(definition: &Definition) -> Option<&Version> {
 ///   (`naming: build-date`, falling back to the version when there is no build date).
 /// - `multi: false`: every version → `Name<separator><version>`.
 pub fn glance_name(definition: &Definition, version: &Version, current: bool) -> String {
-    if !definition.multi {
-        return format!(
-            "{}{}{}",
-            definition.name, definition.separator, version.version
-        );
-    }
-    if current {
-        return definition.name.clone();
-    }
-    match (definition.naming, version.build_date.as_deref()) {
-        (Naming::BuildDate, Some(date)) => {
-            let compact: String = date.chars().take(10).filter(|c| *c != '-').collect();
-            format!("{} {compact}", definition.name)
+    Scheme::of(definition).name(&version.version, version.build_date.as_deref(), current)
+}
+
+/// The naming inputs of a definition, detached from the catalog so later stages can name
+/// versions the catalog no longer lists (from their Glance properties).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Scheme {
+    pub name: String,
+    pub multi: bool,
+    pub separator: String,
+    pub naming: Naming,
+}
+
+impl Scheme {
+    pub fn of(definition: &Definition) -> Scheme {
+        Scheme {
+            name: definition.name.clone(),
+            multi: definition.multi,
+            separator: definition.separator.clone(),
+            naming: definition.naming,
         }
-        _ => format!("{} ({})", definition.name, version.version),
+    }
+
+    /// The Glance name of `version` (see [`glance_name`]).
+    pub fn name(&self, version: &str, build_date: Option<&str>, current: bool) -> String {
+        if !self.multi {
+            return format!("{}{}{version}", self.name, self.separator);
+        }
+        if current {
+            return self.name.clone();
+        }
+        match (self.naming, build_date) {
+            (Naming::BuildDate, Some(date)) => {
+                let compact: String = date.chars().take(10).filter(|c| *c != '-').collect();
+                format!("{} {compact}", self.name)
+            }
+            _ => format!("{} ({version})", self.name),
+        }
     }
 }
 

@@ -32,9 +32,11 @@ pub struct Options {
 }
 
 /// Everything the catalog asks of Glance.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct DesiredState {
     pub definitions: Vec<DesiredDefinition>,
+    /// The date retention was evaluated on; the planner classifies unlisted versions with it.
+    pub today: NaiveDate,
 }
 
 /// One enabled definition and the images it wants.
@@ -42,9 +44,14 @@ pub struct DesiredState {
 pub struct DesiredDefinition {
     /// The definition name (the `image_name` identity property).
     pub name: String,
-    pub multi: bool,
+    /// How versions are named, also for versions the catalog no longer lists.
+    pub scheme: naming::Scheme,
     /// How superseded images of this definition are kept, including versions no longer listed.
     pub policy: Policy,
+    /// What a superseded image gets.
+    pub rotation: properties::Rotation,
+    /// Properties the planner may remove when the catalog stops setting them.
+    pub managed_keys: BTreeSet<String>,
     /// Oldest to newest.
     pub images: Vec<DesiredImage>,
 }
@@ -57,7 +64,8 @@ pub struct DesiredImage {
     pub disk_format: DiskFormat,
     pub visibility: Visibility,
     pub hidden: bool,
-    pub protected: bool,
+    /// `None`: the catalog does not say, so an image protected by hand stays protected.
+    pub protected: Option<bool>,
     pub status: Status,
     /// GiB.
     pub min_disk: u64,
@@ -122,7 +130,10 @@ pub fn resolve(catalog: &Catalog, options: &Options) -> DesiredState {
         })
         .map(|d| definition(d, options))
         .collect();
-    DesiredState { definitions }
+    DesiredState {
+        definitions,
+        today: options.today,
+    }
 }
 
 fn definition(definition: &Definition, options: &Options) -> DesiredDefinition {
@@ -151,8 +162,10 @@ fn definition(definition: &Definition, options: &Options) -> DesiredDefinition {
         .collect();
     DesiredDefinition {
         name: definition.name.clone(),
-        multi: definition.multi,
+        scheme: naming::Scheme::of(definition),
         policy,
+        rotation: properties::Rotation::of(definition),
+        managed_keys: properties::managed_keys(definition),
         images,
     }
 }
@@ -168,11 +181,10 @@ fn image(
     let mut visibility = version.visibility.unwrap_or(definition.visibility);
     let mut hidden = version.hidden.or(definition.hidden).unwrap_or(false);
     if !current {
-        properties::rotate(definition, &mut props);
-        if let Some(on_rotate) = &definition.on_rotate {
-            visibility = on_rotate.visibility.unwrap_or(visibility);
-            hidden = on_rotate.hidden.unwrap_or(hidden);
-        }
+        let rotation = properties::Rotation::of(definition);
+        rotation.apply(&mut props);
+        visibility = rotation.visibility.unwrap_or(visibility);
+        hidden = rotation.hidden.unwrap_or(hidden);
     }
     let mut tags: BTreeSet<String> = definition.tags.iter().cloned().collect();
     tags.insert(options.managed_tag.clone());
@@ -188,7 +200,7 @@ fn image(
         disk_format: definition.format,
         visibility,
         hidden,
-        protected: version.protected.or(definition.protected).unwrap_or(false),
+        protected: version.protected.or(definition.protected),
         status: definition.status,
         min_disk: definition.min_disk,
         min_ram: definition.min_ram,

@@ -3,9 +3,11 @@
 //! The key names are the osism tool's (`image_name`, `internal_version`, …) so a cloud it
 //! managed can be adopted without re-uploading: the same keys mean the same identity.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::catalog::{Definition, Version};
+use serde::Serialize;
+
+use crate::catalog::{Definition, Version, Visibility};
 
 /// Property holding the definition name: half of a managed image's identity.
 pub const IMAGE_NAME: &str = "image_name";
@@ -50,22 +52,79 @@ pub fn of(definition: &Definition, version: &Version) -> BTreeMap<String, String
     props
 }
 
-/// Applies `on_rotate` to the properties of a superseded image. Without an explicit
-/// `os_purpose` in `on_rotate.meta`, a `generic` image becomes `oldgeneric`: SCS allows one
-/// visible generic image per (architecture, distro, version), and the osism tool does the same.
-pub fn rotate(definition: &Definition, props: &mut BTreeMap<String, String>) {
-    let on_rotate = definition.on_rotate.as_ref();
-    let explicit = on_rotate.is_some_and(|r| r.meta.contains_key("os_purpose"));
-    if !explicit && props.get("os_purpose").is_some_and(|p| p == "generic") {
-        props.insert("os_purpose".into(), "oldgeneric".into());
+/// What a superseded image gets (`on_rotate`), detached from the catalog so the planner can
+/// apply it to versions the catalog no longer lists.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Rotation {
+    pub meta: BTreeMap<String, String>,
+    pub visibility: Option<Visibility>,
+    pub hidden: Option<bool>,
+}
+
+impl Rotation {
+    pub fn of(definition: &Definition) -> Rotation {
+        definition
+            .on_rotate
+            .as_ref()
+            .map(|r| Rotation {
+                meta: r
+                    .meta
+                    .iter()
+                    .filter(|(k, _)| !is_reserved(k))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                visibility: r.visibility,
+                hidden: r.hidden,
+            })
+            .unwrap_or_default()
     }
-    if let Some(on_rotate) = on_rotate {
-        props.extend(
-            on_rotate
-                .meta
-                .iter()
-                .filter(|(k, _)| !is_reserved(k))
-                .map(|(k, v)| (k.clone(), v.clone())),
-        );
+
+    /// Applies the rotation to a superseded image's properties. Without an explicit
+    /// `os_purpose` in `on_rotate.meta`, a `generic` image becomes `oldgeneric`: SCS allows one
+    /// visible generic image per (architecture, distro, version); the osism tool does the same.
+    pub fn apply(&self, props: &mut BTreeMap<String, String>) {
+        if !self.meta.contains_key("os_purpose")
+            && props.get("os_purpose").is_some_and(|p| p == "generic")
+        {
+            props.insert("os_purpose".into(), "oldgeneric".into());
+        }
+        props.extend(self.meta.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
+}
+
+/// Properties the tool may remove from a managed image when the catalog no longer sets them:
+/// its own keys, the keys the catalog schema knows, and every key any `meta` of the
+/// definition mentions. Anything else on the image (set by hand or by Glance) is left alone.
+pub fn managed_keys(definition: &Definition) -> BTreeSet<String> {
+    const KNOWN: &[&str] = &[
+        IMAGE_NAME,
+        INTERNAL_VERSION,
+        "image_source",
+        "image_description",
+        "image_build_date",
+        "image_original_user",
+        "architecture",
+        "hw_disk_bus",
+        "hw_scsi_model",
+        "hypervisor_type",
+        "hw_rng_model",
+        "os_purpose",
+        "os_distro",
+        "os_version",
+        "replace_frequency",
+        "uuid_validity",
+        "provided_until",
+        "hotfix_hours",
+        "maintained_until",
+    ];
+    let mut keys: BTreeSet<String> = KNOWN.iter().map(|k| (*k).to_owned()).collect();
+    keys.extend(definition.meta.keys().cloned());
+    for version in &definition.versions {
+        keys.extend(version.meta.keys().cloned());
+    }
+    if let Some(on_rotate) = &definition.on_rotate {
+        keys.extend(on_rotate.meta.keys().cloned());
+    }
+    keys.retain(|k| !is_reserved(k));
+    keys
 }

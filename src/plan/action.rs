@@ -1,0 +1,207 @@
+//! The plan's vocabulary: a closed set of actions, each carrying the reason it was planned.
+//!
+//! Every variant maps to Glance operations `apply` performs without further decisions: a
+//! `Create` uploads and publishes one image, an `Update` is ONE JSON patch, `Deactivate`,
+//! `Reactivate` and `Delete` are one call each. Reasons and warnings explain the plan to
+//! people (text and JSON); apply never reads them (terraform's `ActionReason` rule).
+
+use serde::Serialize;
+
+use crate::desired::{DesiredImage, Identity};
+
+/// Everything that should change in one cloud, in execution order.
+#[derive(Clone, Debug, Serialize)]
+pub struct Plan {
+    /// The cloud (clouds.yaml name) this plan was computed for.
+    pub cloud: String,
+    /// The ownership tag the plan was computed with.
+    pub managed_tag: String,
+    /// In the order apply must respect: creates, then updates that move superseded images out
+    /// of the way, then everything else (see `plan::order`). Apply may run independent steps
+    /// concurrently but never reorders across `Step::phase`.
+    pub steps: Vec<Step>,
+    /// Things a person should know that the tool will not act on.
+    pub warnings: Vec<Warning>,
+}
+
+impl Plan {
+    /// No step at all: Glance already matches the catalog.
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+}
+
+/// One action on one image.
+#[derive(Clone, Debug, Serialize)]
+pub struct Step {
+    /// Execution phase; steps of a lower phase finish before a higher phase starts.
+    pub phase: Phase,
+    /// The catalog identity the step serves (`None` for images no definition claims).
+    pub identity: Option<Identity>,
+    pub action: Action,
+    /// Why this step exists. For people only: apply must not branch on it.
+    pub reason: Reason,
+}
+
+/// Rotation order: a new image is uploaded and verified before anything else changes, the
+/// image it supersedes is renamed next, and only then does the new one take the plain name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Delete leftovers of interrupted runs (never-activated managed images), so a retried
+    /// upload with a fixed image id does not collide with its own remains.
+    Cleanup,
+    /// Upload and verify new images (created private and hidden under a staging name).
+    Upload,
+    /// Superseded images take their old-version names and `on_rotate` metadata.
+    Rotate,
+    /// New images take their final names and visibility; drift is corrected.
+    Publish,
+    /// Pruning and leftover cleanup, last, so a failed upload never costs an old image.
+    Prune,
+}
+
+/// What to do. Closed vocabulary; `symbol` is what the text plan shows.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Action {
+    /// Upload a new image from its source, verify it, then publish it with `image`'s final
+    /// name, visibility and `os_hidden` (and deactivate it if `image.status` says so).
+    Create {
+        image: Box<DesiredImage>,
+    },
+    /// Correct an existing image with ONE JSON patch.
+    Update {
+        id: String,
+        /// The image's name in Glance now.
+        name: String,
+        changes: Vec<Change>,
+    },
+    Deactivate {
+        id: String,
+        name: String,
+    },
+    Reactivate {
+        id: String,
+        name: String,
+    },
+    Delete {
+        id: String,
+        name: String,
+    },
+}
+
+impl Action {
+    /// One character for the text plan: `+` create, `~` update, `→` rename only, `-` delete or
+    /// deactivate, `^` reactivate.
+    pub fn symbol(&self) -> &'static str {
+        match self {
+            Action::Create { .. } => "+",
+            Action::Update { changes, .. }
+                if changes.iter().all(|c| matches!(c, Change::Name { .. })) =>
+            {
+                "→"
+            }
+            Action::Update { .. } => "~",
+            Action::Deactivate { .. } | Action::Delete { .. } => "-",
+            Action::Reactivate { .. } => "^",
+        }
+    }
+
+    /// The Glance image the action targets (`None` for a create).
+    pub fn image_id(&self) -> Option<&str> {
+        match self {
+            Action::Create { .. } => None,
+            Action::Update { id, .. }
+            | Action::Deactivate { id, .. }
+            | Action::Reactivate { id, .. }
+            | Action::Delete { id, .. } => Some(id),
+        }
+    }
+}
+
+/// One difference between an image and the catalog; all of one image's changes go into one
+/// JSON patch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "field", rename_all = "snake_case")]
+pub enum Change {
+    Name {
+        from: String,
+        to: String,
+    },
+    Visibility {
+        from: String,
+        to: String,
+    },
+    Hidden {
+        from: bool,
+        to: bool,
+    },
+    Protected {
+        from: bool,
+        to: bool,
+    },
+    MinDisk {
+        from: u64,
+        to: u64,
+    },
+    MinRam {
+        from: u64,
+        to: u64,
+    },
+    /// The whole tag list is replaced in one patch op.
+    Tags {
+        from: Vec<String>,
+        to: Vec<String>,
+    },
+    /// `from: None` adds, `to: None` removes, both set replaces.
+    Property {
+        key: String,
+        from: Option<String>,
+        to: Option<String>,
+    },
+}
+
+/// Why a step was planned (rendered by `plan::render`, serialised snake_case).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Reason {
+    /// No image in Glance has this identity.
+    Missing,
+    /// The image differs from what the catalog says.
+    Drift,
+    /// A newer version became current; this image takes its superseded name and `on_rotate`.
+    Superseded { by: String },
+    /// Superseded and past its `uuid_validity` promise.
+    Expired { uuid_validity: String },
+    /// The catalog no longer lists this version, and its `uuid_validity` allows pruning.
+    Unlisted { uuid_validity: String },
+    /// The catalog asks for another status (`active` / `deactivated`).
+    Status,
+    /// Left behind by an interrupted run: a managed image that never became active.
+    Leftover { status: String },
+}
+
+/// Something the plan will not act on, that a person should see.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Warning {
+    /// An image without the managed tag carries a name the catalog manages: left alone.
+    UnmanagedNameClash { id: String, name: String },
+    /// A prune target is `protected`: left alone.
+    ProtectedPruneTarget { id: String, name: String },
+    /// Several managed images claim one identity; the newest active one is kept as the image.
+    DuplicateIdentity {
+        identity: Identity,
+        ids: Vec<String>,
+    },
+    /// A managed image in `queued`, `saving`, `importing` or `killed` that this run will not
+    /// clean up (e.g. it is protected).
+    Stuck {
+        id: String,
+        name: String,
+        status: String,
+    },
+    /// Prunable images exist but `--prune none` (the default) only reports them.
+    PruneSkipped { id: String, name: String },
+}

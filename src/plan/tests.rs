@@ -1,0 +1,537 @@
+//! Table tests of the planner: catalog text + crafted Glance images in, steps out.
+
+use chrono::{NaiveDate, TimeZone, Utc};
+
+use super::*;
+use crate::catalog;
+use crate::desired::{self, DesiredImage};
+use crate::glance::{ObservedImage, Visibility};
+
+const TAG: &str = "managed_by_image_manager";
+
+fn desired_from(text: &str) -> DesiredState {
+    let loaded = catalog::from_text("t.yaml", text);
+    assert!(!loaded.has_errors(), "{:#?}", loaded.diagnostics);
+    desired::resolve(
+        &loaded.catalog,
+        &desired::Options {
+            managed_tag: TAG.into(),
+            filter: None,
+            today: NaiveDate::from_ymd_opt(2026, 11, 22).unwrap(),
+        },
+    )
+}
+
+/// A catalog with one multi definition; `UUID` and `VERSIONS` are filled in per test.
+const MULTI: &str = r#"images:
+  - name: Ubuntu 24.04
+    format: qcow2
+    login: ubuntu
+    min_disk: 8
+    min_ram: 512
+    visibility: public
+    meta:
+      os_distro: ubuntu
+      os_version: '24.04'
+      os_purpose: generic
+      uuid_validity: UUID
+    versions:
+VERSIONS"#;
+
+fn version_yaml(version: &str) -> String {
+    format!(
+        "      - version: '{version}'\n        url: https://cloud-images.ubuntu.com/noble/{version}/noble.img\n        checksum: sha256:{}\n        build_date: 2026-01-01\n",
+        "a".repeat(64)
+    )
+}
+
+fn multi(uuid_validity: &str, versions: &[&str]) -> DesiredState {
+    let versions: String = versions.iter().map(|v| version_yaml(v)).collect();
+    desired_from(
+        &MULTI
+            .replace("UUID", uuid_validity)
+            .replace("VERSIONS", &versions),
+    )
+}
+
+/// The image `apply` would have made for `image`: the planner must find nothing to change.
+fn observed_as(image: &DesiredImage) -> ObservedImage {
+    let mut o = ObservedImage::test(&image.name)
+        .with_id(&format!("id-{}", image.identity.version))
+        .with_visibility(Visibility::from(image.visibility.as_str()))
+        .with_hidden(image.hidden)
+        .with_protected(image.protected.unwrap_or(false))
+        .with_min_disk(image.min_disk)
+        .with_min_ram(image.min_ram);
+    for (key, value) in &image.properties {
+        o = o.with_property(key, value);
+    }
+    for tag in &image.tags {
+        o = o.with_tag(tag);
+    }
+    o
+}
+
+/// Observed images exactly as the desired state wants them, except prunable ones.
+fn in_sync(desired: &DesiredState) -> Vec<ObservedImage> {
+    desired.definitions[0]
+        .images
+        .iter()
+        .filter(|i| i.retention != Retention::Prunable)
+        .map(observed_as)
+        .collect()
+}
+
+fn plan_with(desired: &DesiredState, images: Vec<ObservedImage>, prune: Prune) -> Plan {
+    let observed = ObservedState {
+        cloud: "test".into(),
+        images,
+    };
+    plan(
+        desired,
+        &observed,
+        &Policy {
+            managed_tag: TAG.into(),
+            prune,
+        },
+    )
+}
+
+/// `(phase, symbol, image name or version, reason kind)` per step, for compact assertions.
+fn summary(plan: &Plan) -> Vec<(Phase, &'static str, String, String)> {
+    plan.steps
+        .iter()
+        .map(|s| {
+            let target = match &s.action {
+                Action::Create { image } => image.name.clone(),
+                Action::Update { name, .. }
+                | Action::Deactivate { name, .. }
+                | Action::Reactivate { name, .. }
+                | Action::Delete { name, .. } => name.clone(),
+            };
+            let reason = serde_json::to_value(&s.reason).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            (s.phase, s.action.symbol(), target, reason)
+        })
+        .collect()
+}
+
+fn changes(step: &Step) -> &[Change] {
+    match &step.action {
+        Action::Update { changes, .. } => changes,
+        other => panic!("not an update: {other:?}"),
+    }
+}
+
+fn step(
+    phase: Phase,
+    symbol: &'static str,
+    target: &str,
+    reason: &str,
+) -> (Phase, &'static str, String, String) {
+    (phase, symbol, target.to_owned(), reason.to_owned())
+}
+
+#[test]
+fn empty_glance_creates_every_version_that_is_kept() {
+    let desired = multi("last-1", &["20260101", "20260201", "20260301"]);
+    let plan = plan_with(&desired, vec![], Prune::Delete);
+    assert_eq!(
+        summary(&plan),
+        [
+            step(Phase::Upload, "+", "Ubuntu 24.04 (20260201)", "missing"),
+            step(Phase::Upload, "+", "Ubuntu 24.04", "missing"),
+        ],
+        "the prunable 20260101 is not created only to be pruned"
+    );
+    assert!(plan.warnings.is_empty());
+}
+
+#[test]
+fn a_glance_that_matches_the_catalog_needs_nothing() {
+    let desired = multi("forever", &["20260101", "20260201"]);
+    let plan = plan_with(&desired, in_sync(&desired), Prune::Delete);
+    assert!(plan.is_empty(), "{:#?}", plan.steps);
+    assert!(plan.warnings.is_empty(), "{:#?}", plan.warnings);
+}
+
+#[test]
+fn drift_is_one_patch_with_every_change_and_foreign_keys_untouched() {
+    let desired = multi("forever", &["20260101"]);
+    let mut image = in_sync(&desired).remove(0);
+    image.min_ram = 128;
+    image.visibility = Visibility::Private;
+    image.tags.retain(|t| t.starts_with("os:") == false);
+    image
+        .properties
+        .insert("os_purpose".into(), "custom".into());
+    image.properties.insert("hotfix_hours".into(), "4".into()); // managed key, not in the catalog
+    image
+        .properties
+        .insert("hw_qemu_guest_agent".into(), "yes".into()); // foreign
+    image.properties.remove("image_original_user");
+    let plan = plan_with(&desired, vec![image], Prune::None);
+    assert_eq!(
+        summary(&plan),
+        [step(Phase::Publish, "~", "Ubuntu 24.04", "drift")]
+    );
+    let got = changes(&plan.steps[0]);
+    let expected = [
+        Change::Visibility {
+            from: "private".into(),
+            to: "public".into(),
+        },
+        Change::MinRam { from: 128, to: 512 },
+        Change::Tags {
+            from: vec![TAG.into()],
+            to: vec![TAG.into(), "os:ubuntu".into()],
+        },
+        Change::Property {
+            key: "image_original_user".into(),
+            from: None,
+            to: Some("ubuntu".into()),
+        },
+        Change::Property {
+            key: "os_purpose".into(),
+            from: Some("custom".into()),
+            to: Some("generic".into()),
+        },
+        Change::Property {
+            key: "hotfix_hours".into(),
+            from: Some("4".into()),
+            to: None,
+        },
+    ];
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn a_new_version_rotates_the_old_one_after_the_upload() {
+    // Glance holds 20260101 as the current image; the catalog adds 20260201.
+    let before = multi("forever", &["20260101"]);
+    let old = in_sync(&before).remove(0);
+    let desired = multi("forever", &["20260101", "20260201"]);
+    let plan = plan_with(&desired, vec![old], Prune::None);
+    assert_eq!(
+        summary(&plan),
+        [
+            step(Phase::Upload, "+", "Ubuntu 24.04", "missing"),
+            step(Phase::Rotate, "~", "Ubuntu 24.04", "superseded"),
+        ]
+    );
+    assert_eq!(
+        plan.steps[1].reason,
+        Reason::Superseded {
+            by: "Ubuntu 24.04".into()
+        }
+    );
+    assert_eq!(
+        changes(&plan.steps[1]),
+        [
+            Change::Name {
+                from: "Ubuntu 24.04".into(),
+                to: "Ubuntu 24.04 (20260101)".into()
+            },
+            Change::Property {
+                key: "os_purpose".into(),
+                from: Some("generic".into()),
+                to: Some("oldgeneric".into())
+            },
+        ]
+    );
+}
+
+#[test]
+fn natural_version_order_decides_the_current_image() {
+    let desired = multi("forever", &["0.6.10", "0.6.9"]);
+    let names: Vec<(&str, &str)> = desired.definitions[0]
+        .images
+        .iter()
+        .map(|i| (i.identity.version.as_str(), i.name.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("0.6.9", "Ubuntu 24.04 (0.6.9)"),
+            ("0.6.10", "Ubuntu 24.04")
+        ]
+    );
+}
+
+/// Glance holds three superseded versions the catalog still lists, plus the current one.
+fn with_superseded(uuid_validity: &str, prune: Prune) -> Plan {
+    let desired = multi(
+        uuid_validity,
+        &["20260101", "20260201", "20260301", "20260401"],
+    );
+    let images = desired.definitions[0]
+        .images
+        .iter()
+        .map(observed_as)
+        .collect();
+    plan_with(&desired, images, prune)
+}
+
+#[test]
+fn every_retention_class_with_every_prune_mode() {
+    use Phase::{Prune as P, Rotate as R};
+    let name = |v: &str| format!("Ubuntu 24.04 ({v})");
+    // last-1: 20260301 is kept; 20260201 and 20260101 are past their promise.
+    let cases: [(&str, Prune, Vec<(Phase, &str, String, String)>); 8] = [
+        ("forever", Prune::Delete, vec![]),
+        ("notice", Prune::Delete, vec![]),
+        ("2026-12-31", Prune::Delete, vec![]),
+        ("last-1", Prune::None, vec![]),
+        (
+            "last-1",
+            Prune::Hide,
+            vec![
+                step(R, "~", &name("20260101"), "expired"),
+                step(R, "~", &name("20260201"), "expired"),
+            ],
+        ),
+        (
+            "last-1",
+            Prune::Deactivate,
+            vec![
+                step(P, "-", &name("20260101"), "expired"),
+                step(P, "-", &name("20260201"), "expired"),
+            ],
+        ),
+        (
+            "none",
+            Prune::Delete,
+            vec![
+                step(P, "-", &name("20260101"), "expired"),
+                step(P, "-", &name("20260201"), "expired"),
+                step(P, "-", &name("20260301"), "expired"),
+            ],
+        ),
+        (
+            "2026-11-01",
+            Prune::Delete,
+            vec![
+                step(P, "-", &name("20260101"), "expired"),
+                step(P, "-", &name("20260201"), "expired"),
+                step(P, "-", &name("20260301"), "expired"),
+            ],
+        ),
+    ];
+    for (uuid_validity, prune, expected) in cases {
+        let plan = with_superseded(uuid_validity, prune);
+        assert_eq!(summary(&plan), expected, "{uuid_validity} / {prune:?}");
+    }
+    // --prune none only reports.
+    let plan = with_superseded("last-1", Prune::None);
+    assert_eq!(plan.warnings.len(), 2);
+    assert!(
+        plan.warnings
+            .iter()
+            .all(|w| matches!(w, Warning::PruneSkipped { .. }))
+    );
+    // Deactivate is a separate call; delete leaves no update behind.
+    let plan = with_superseded("none", Prune::Delete);
+    assert!(
+        plan.steps
+            .iter()
+            .all(|s| matches!(s.action, Action::Delete { .. }))
+    );
+}
+
+#[test]
+fn unlisted_versions_follow_the_definition_policy() {
+    // Glance still has 20251101 and 20251201; the catalog lists only 20260101 (current).
+    let desired = multi("last-1", &["20260101"]);
+    let mut images = in_sync(&desired);
+    for (version, name) in [
+        ("20251101", "Ubuntu 24.04 (20251101)"),
+        ("20251201", "Ubuntu 24.04"),
+    ] {
+        let old = multi("last-1", &[version]);
+        let mut image =
+            observed_as(&old.definitions[0].images[0]).with_id(&format!("old-{version}"));
+        image.name = name.to_owned();
+        images.push(image);
+    }
+    let plan = plan_with(&desired, images, Prune::Delete);
+    assert_eq!(
+        summary(&plan),
+        [
+            step(Phase::Rotate, "~", "Ubuntu 24.04", "superseded"),
+            step(Phase::Prune, "-", "Ubuntu 24.04 (20251101)", "unlisted"),
+        ]
+    );
+    // The kept one is renamed out of the way and becomes oldgeneric; nothing else changes.
+    assert_eq!(
+        changes(&plan.steps[0]),
+        [
+            Change::Name {
+                from: "Ubuntu 24.04".into(),
+                to: "Ubuntu 24.04 (20251201)".into()
+            },
+            Change::Property {
+                key: "os_purpose".into(),
+                from: Some("generic".into()),
+                to: Some("oldgeneric".into())
+            },
+        ]
+    );
+}
+
+#[test]
+fn protected_prune_targets_are_reported_not_pruned() {
+    let desired = multi("none", &["20260101", "20260201"]);
+    let mut images: Vec<ObservedImage> = desired.definitions[0]
+        .images
+        .iter()
+        .map(observed_as)
+        .collect();
+    images[0].protected = true;
+    let plan = plan_with(&desired, images, Prune::Delete);
+    assert!(plan.steps.is_empty(), "{:#?}", plan.steps);
+    assert_eq!(
+        plan.warnings,
+        [Warning::ProtectedPruneTarget {
+            id: "id-20260101".into(),
+            name: "Ubuntu 24.04 (20260101)".into()
+        }]
+    );
+}
+
+#[test]
+fn leftovers_are_cleaned_and_the_image_recreated() {
+    let desired = multi("forever", &["20260101"]);
+    let base = in_sync(&desired).remove(0);
+    let queued = base.clone().with_id("q").with_status(ImageStatus::Queued);
+    let importing = base
+        .clone()
+        .with_id("i")
+        .with_status(ImageStatus::Importing);
+    let killed = base
+        .with_id("k")
+        .with_status(ImageStatus::Killed)
+        .with_protected(true);
+    let plan = plan_with(&desired, vec![queued, importing, killed], Prune::None);
+    assert_eq!(
+        summary(&plan),
+        [
+            step(Phase::Cleanup, "-", "Ubuntu 24.04", "leftover"),
+            step(Phase::Cleanup, "-", "Ubuntu 24.04", "leftover"),
+            step(Phase::Upload, "+", "Ubuntu 24.04", "missing"),
+        ]
+    );
+    assert!(
+        matches!(&plan.warnings[..], [Warning::Stuck { id, status, .. }] if id == "k" && status == "killed")
+    );
+}
+
+#[test]
+fn duplicates_keep_the_newest_active_image_and_warn() {
+    let desired = multi("forever", &["20260101"]);
+    let base = in_sync(&desired).remove(0);
+    let old = base
+        .clone()
+        .with_id("older")
+        .with_created_at(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
+    let mut new = base
+        .with_id("newer")
+        .with_created_at(Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap());
+    new.min_ram = 1;
+    let plan = plan_with(&desired, vec![old, new], Prune::None);
+    assert_eq!(plan.steps.len(), 1);
+    assert_eq!(plan.steps[0].action.image_id(), Some("newer"));
+    assert!(
+        matches!(&plan.warnings[..], [Warning::DuplicateIdentity { ids, .. }] if ids == &["newer", "older"])
+    );
+}
+
+#[test]
+fn deactivated_images_are_reactivated_when_the_catalog_wants_them_active() {
+    let desired = multi("forever", &["20260101"]);
+    let image = in_sync(&desired)
+        .remove(0)
+        .with_status(ImageStatus::Deactivated);
+    let plan = plan_with(&desired, vec![image], Prune::None);
+    assert_eq!(
+        summary(&plan),
+        [step(Phase::Publish, "^", "Ubuntu 24.04", "status")]
+    );
+
+    let deactivate = desired_from(
+        &MULTI
+            .replace("UUID", "forever")
+            .replace("VERSIONS", &version_yaml("20260101"))
+            .replace(
+                "    visibility: public\n",
+                "    visibility: public\n    status: deactivated\n",
+            ),
+    );
+    let plan = plan_with(&deactivate, in_sync(&deactivate), Prune::None);
+    assert_eq!(
+        summary(&plan),
+        [step(Phase::Publish, "-", "Ubuntu 24.04", "status")]
+    );
+}
+
+#[test]
+fn untagged_images_are_never_touched_even_with_a_managed_name() {
+    let desired = multi("forever", &["20260101"]);
+    let mut stranger = in_sync(&desired).remove(0).with_id("stranger");
+    stranger.tags.clear();
+    let plan = plan_with(&desired, vec![stranger], Prune::Delete);
+    assert_eq!(
+        summary(&plan),
+        [step(Phase::Upload, "+", "Ubuntu 24.04", "missing")]
+    );
+    assert_eq!(
+        plan.warnings,
+        [Warning::UnmanagedNameClash {
+            id: "stranger".into(),
+            name: "Ubuntu 24.04".into()
+        }]
+    );
+}
+
+#[test]
+fn a_cloud_managed_by_the_python_tool_is_adopted_without_uploads() {
+    let desired = multi("forever", &["20260101"]);
+    let mut image = in_sync(&desired).remove(0);
+    image.tags = vec!["managed_by_osism".into(), "os:ubuntu".into()];
+    let observed = ObservedState {
+        cloud: "test".into(),
+        images: vec![image],
+    };
+    let mut adopting = desired.clone();
+    for image in &mut adopting.definitions[0].images {
+        image.tags = ["managed_by_osism", "os:ubuntu"].map(String::from).into();
+    }
+    let policy = Policy {
+        managed_tag: "managed_by_osism".into(),
+        prune: Prune::None,
+    };
+    let plan = plan(&adopting, &observed, &policy);
+    assert!(
+        plan.steps
+            .iter()
+            .all(|s| !matches!(s.action, Action::Create { .. })),
+        "{:#?}",
+        plan.steps
+    );
+    assert!(plan.is_empty());
+}
+
+#[test]
+fn images_of_other_definitions_are_left_alone() {
+    let desired = multi("none", &["20260101"]);
+    let other = ObservedImage::test("Debian 12")
+        .with_tag(TAG)
+        .with_property("image_name", "Debian 12")
+        .with_property("internal_version", "20250101");
+    let plan = plan_with(&desired, vec![other], Prune::Delete);
+    assert_eq!(
+        summary(&plan),
+        [step(Phase::Upload, "+", "Ubuntu 24.04", "missing")]
+    );
+}
