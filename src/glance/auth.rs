@@ -168,8 +168,8 @@ fn load_config_files(explicit: Option<&Path>) -> Result<ConfigFile, Error> {
     builder.build().map_err(|e| config_err(&e))
 }
 
-/// Authenticates and discovers the Glance v2 endpoint. The on-disk auth cache
-/// is off before the session is created (see the module docs).
+/// Authenticates with Keystone. The on-disk auth cache is off before the
+/// session is created (see the module docs).
 pub(crate) async fn connect_session(
     cloud: &ResolvedCloud,
     opts: &ConnectOptions,
