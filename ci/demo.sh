@@ -41,8 +41,10 @@ cleanup() {
 trap cleanup EXIT
 
 step "build image-manager"
-cargo build --release --quiet
-im="$root/target/release/image-manager"
+# The dev profile builds dependencies optimised (Cargo.toml) and shares its artifacts with
+# ci/test.sh, so running both commands compiles the project once.
+cargo build --quiet
+im="$root/target/debug/image-manager"
 
 step "sandbox: Keystone + Glance on 127.0.0.1"
 ci/sandbox.sh status >/dev/null 2>&1 || started_sandbox=true
@@ -75,7 +77,7 @@ fi
 (cd "$demo/upstream" && exec "$python" -m http.server "$port" --bind 127.0.0.1 >"$demo/upstream.log" 2>&1) &
 echo $! >"$upstream_pid_file"
 for _ in $(seq 50); do
-  curl -fsS -m 2 -o /dev/null "http://127.0.0.1:$port/" && break
+  curl -fs -m 2 -o /dev/null "http://127.0.0.1:$port/" && break
   sleep 0.2
 done
 curl -fsS -m 2 -o /dev/null "http://127.0.0.1:$port/"
