@@ -249,5 +249,13 @@ fn last_segment(url: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
+/// Resolves catalog text that must be free of errors (for tests of this and later stages).
+#[cfg(test)]
+pub(crate) fn from_text(text: &str, options: &Options) -> DesiredState {
+    let loaded = crate::catalog::from_text("test.yaml", text);
+    assert!(!loaded.has_errors(), "{:#?}", loaded.diagnostics);
+    resolve(&loaded.catalog, options)
+}
+
 #[cfg(test)]
 mod tests;

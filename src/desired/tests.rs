@@ -3,7 +3,6 @@
 use chrono::NaiveDate;
 
 use super::*;
-use crate::catalog;
 
 fn options() -> Options {
     Options {
@@ -11,18 +10,6 @@ fn options() -> Options {
         filter: None,
         today: NaiveDate::from_ymd_opt(2026, 11, 22).unwrap(),
     }
-}
-
-fn resolve_text(text: &str, options: &Options) -> DesiredState {
-    let loaded = catalog::from_text("test.yaml", text);
-    let errors: Vec<String> = loaded
-        .diagnostics
-        .iter()
-        .filter(|d| d.severity == catalog::Severity::Error)
-        .map(ToString::to_string)
-        .collect();
-    assert!(errors.is_empty(), "{errors:#?}");
-    resolve(&loaded.catalog, options)
 }
 
 const UBUNTU: &str = r#"images:
@@ -57,7 +44,7 @@ const UBUNTU: &str = r#"images:
 
 fn ubuntu(uuid_validity: &str) -> DesiredDefinition {
     let text = UBUNTU.replace("UUID", uuid_validity);
-    let mut state = resolve_text(&text, &options());
+    let mut state = from_text(&text, &options());
     assert_eq!(state.definitions.len(), 1);
     state.definitions.remove(0)
 }
@@ -160,7 +147,7 @@ fn on_rotate_overrides_metadata_visibility_and_hidden() {
         "    tags: [extra]\n",
         "    tags: [extra]\n    on_rotate:\n      hidden: true\n      visibility: community\n      meta:\n        os_purpose: custom\n        replace_frequency: never\n",
     );
-    let d = resolve_text(&text, &options()).definitions.remove(0);
+    let d = from_text(&text, &options()).definitions.remove(0);
     let old = &d.images[0];
     assert!(old.hidden);
     assert_eq!(old.visibility, Visibility::Community);
@@ -183,7 +170,7 @@ fn non_multi_versions_are_all_current_with_their_own_os_version() {
       - {version: v1.33.10, url: https://e/a.qcow2, checksums_url: https://e/a.qcow2.CHECKSUM}
       - {version: v1.33.9, url: https://e/b.qcow2, checksums_url: https://e/b.qcow2.CHECKSUM}
 "#;
-    let d = resolve_text(text, &options()).definitions.remove(0);
+    let d = from_text(text, &options()).definitions.remove(0);
     let got: Vec<(&str, &str, Retention)> = d
         .images
         .iter()
@@ -219,10 +206,10 @@ fn disabled_and_filtered_definitions_are_skipped() {
     format: qcow2
     versions: [{version: '1', url: https://e/c}]
 "#;
-    let all = resolve_text(text, &options());
+    let all = from_text(text, &options());
     let names: Vec<&str> = all.definitions.iter().map(|d| d.name.as_str()).collect();
     assert_eq!(names, ["B", "C"]);
-    let filtered = resolve_text(
+    let filtered = from_text(
         text,
         &Options {
             filter: Some(Regex::new("^C$").unwrap()),

@@ -3,17 +3,14 @@
 use chrono::{NaiveDate, TimeZone, Utc};
 
 use super::*;
-use crate::catalog;
 use crate::desired::{self, DesiredImage};
 use crate::glance::{ObservedImage, Visibility};
 
 const TAG: &str = "managed_by_image_manager";
 
 fn desired_from(text: &str) -> DesiredState {
-    let loaded = catalog::from_text("t.yaml", text);
-    assert!(!loaded.has_errors(), "{:#?}", loaded.diagnostics);
-    desired::resolve(
-        &loaded.catalog,
+    desired::from_text(
+        text,
         &desired::Options {
             managed_tag: TAG.into(),
             filter: None,
