@@ -94,8 +94,10 @@ fn plan_with(desired: &DesiredState, images: Vec<ObservedImage>, prune: Prune) -
     )
 }
 
-/// `(phase, symbol, image name or version, reason kind)` per step, for compact assertions.
-fn summary(plan: &Plan) -> Vec<(Phase, &'static str, String, String)> {
+/// `(phase, symbol, image name, reason kind)` of a step, for compact assertions.
+type Row = (Phase, &'static str, String, String);
+
+fn summary(plan: &Plan) -> Vec<Row> {
     plan.steps
         .iter()
         .map(|s| {
@@ -122,12 +124,7 @@ fn changes(step: &Step) -> &[Change] {
     }
 }
 
-fn step(
-    phase: Phase,
-    symbol: &'static str,
-    target: &str,
-    reason: &str,
-) -> (Phase, &'static str, String, String) {
+fn step(phase: Phase, symbol: &'static str, target: &str, reason: &str) -> Row {
     (phase, symbol, target.to_owned(), reason.to_owned())
 }
 
@@ -160,7 +157,7 @@ fn drift_is_one_patch_with_every_change_and_foreign_keys_untouched() {
     let mut image = in_sync(&desired).remove(0);
     image.min_ram = 128;
     image.visibility = Visibility::Private;
-    image.tags.retain(|t| t.starts_with("os:") == false);
+    image.tags.retain(|t| !t.starts_with("os:"));
     image
         .properties
         .insert("os_purpose".into(), "custom".into());
@@ -276,7 +273,7 @@ fn every_retention_class_with_every_prune_mode() {
     use Phase::{Prune as P, Rotate as R};
     let name = |v: &str| format!("Ubuntu 24.04 ({v})");
     // last-1: 20260301 is kept; 20260201 and 20260101 are past their promise.
-    let cases: [(&str, Prune, Vec<(Phase, &str, String, String)>); 8] = [
+    let cases: [(&str, Prune, Vec<Row>); 8] = [
         ("forever", Prune::Delete, vec![]),
         ("notice", Prune::Delete, vec![]),
         ("2026-12-31", Prune::Delete, vec![]),
