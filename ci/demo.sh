@@ -139,8 +139,11 @@ EOF
 step "image-manager validate"
 "$im" validate --images "$demo/images.d"
 
-step "the sandbox Glance, as the member sees it"
-"$root/.sandbox/venv/bin/openstack" --os-cloud member image list
+step "image-manager plan (read-only: what apply would do in the member's project)"
+"$im" plan --cloud member --images "$demo/images.d"
+
+step "the sandbox Glance, as the member sees it (plan changed nothing)"
+"$root/.sandbox/venv/bin/openstack" --os-cloud member image list -f value -c ID -c Name -c Status
 
 step "done"
 echo "catalog: $demo/images.d/demo.yaml   upstream: $base   clouds.yaml: $OS_CLIENT_CONFIG_FILE"

@@ -4,8 +4,11 @@
 //! stage is a module named after its domain; only `glance` talks to Keystone/Glance.
 
 pub mod catalog;
+pub mod check;
 pub mod cli;
 pub mod desired;
 pub mod glance;
 pub mod plan;
 pub mod scs;
+pub mod transfer;
+pub mod update;

@@ -33,6 +33,28 @@ pub const REPLACE_FREQUENCIES: &[&str] = &[
     "daily",
 ];
 
+/// `os_hash_algo` values scs-0102 accepts.
+pub const HASH_ALGOS: &[&str] = &["sha256", "sha512"];
+/// `hw_rng_model` values scs-0102 accepts (besides leaving it unset).
+pub const RNG_MODELS: &[&str] = &["virtio"];
+
+/// The time an image with this `replace_frequency` may go without a rebuild, in seconds, as
+/// the official recency check counts it (rounded up: a day is 25 h, a month 31 days); `0` for
+/// `never` and `critical_bug`, `None` for a value the standard does not define. The check
+/// allows 1.1 times this period.
+pub fn replace_period_secs(frequency: &str) -> Option<u64> {
+    const DAY: u64 = 24 * 3600;
+    Some(match frequency {
+        "never" | "critical_bug" => 0,
+        "yearly" => 365 * DAY,
+        "quarterly" => 92 * DAY,
+        "monthly" => 31 * DAY,
+        "weekly" => 7 * 25 * 3600,
+        "daily" => 25 * 3600,
+        _ => return None,
+    })
+}
+
 /// How scs-0104 selects the images a rule applies to.
 #[derive(Debug)]
 pub enum NameMatch {

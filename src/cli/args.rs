@@ -6,6 +6,9 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use regex::Regex;
+
+use crate::plan::Prune;
 
 /// Keeps OpenStack Glance in line with declarative YAML image catalogs.
 #[derive(Debug, Parser)]
@@ -35,6 +38,14 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Check catalog files: JSON Schema, semantic checks and an SCS lint (no network).
     Validate(ValidateArgs),
+    /// Show what `apply` would change in Glance: read-only (Keystone + one Glance listing).
+    Plan(PlanArgs),
+    /// SCS compliance (scs-0102 image metadata, scs-0104 standard images) of a cloud's public
+    /// images, or of the catalog with --offline: the official testcases, PASS/FAIL/ABORT.
+    Check(CheckArgs),
+    /// Find newer upstream builds and add them to the catalog files, keeping comments and
+    /// layout: prints a diff (exit 2 when something would change) unless --write.
+    Update(UpdateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -56,13 +67,57 @@ pub struct ValidateArgs {
 impl ValidateArgs {
     /// Every path given, or the default catalog directory.
     pub fn catalog_paths(&self) -> Vec<PathBuf> {
-        let paths: Vec<PathBuf> = self.images.iter().chain(&self.paths).cloned().collect();
-        if paths.is_empty() {
-            vec![PathBuf::from(crate::catalog::DEFAULT_PATH)]
-        } else {
-            paths
-        }
+        or_default_catalog(self.images.iter().chain(&self.paths).cloned().collect())
     }
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Catalog file or directory (repeatable); default: images.d/.
+    #[arg(long = "images", value_name = "PATH")]
+    pub images: Vec<PathBuf>,
+    /// Cloud name in clouds.yaml (repeatable: one plan per cloud); default: $OS_CLOUD, else
+    /// the OS_* variables.
+    #[arg(long = "cloud", value_name = "NAME")]
+    pub clouds: Vec<String>,
+    /// Only definitions whose name matches this regular expression (unanchored).
+    #[arg(long, value_name = "REGEX", value_parser = parse_regex)]
+    pub filter: Option<Regex>,
+    /// The tag that marks images as managed; `managed_by_osism` adopts a cloud the Python
+    /// openstack-image-manager managed.
+    #[arg(long, value_name = "TAG", default_value = DEFAULT_MANAGED_TAG)]
+    pub tag: String,
+    /// What to plan for images past their retention (`uuid_validity`).
+    #[arg(long, value_enum, default_value_t = Prune::None)]
+    pub prune: Prune,
+    /// Output format of the plan.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Exit 2 when the plan has changes, 0 when it has none (1 on errors).
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+impl PlanArgs {
+    /// Every path given, or the default catalog directory.
+    pub fn catalog_paths(&self) -> Vec<PathBuf> {
+        or_default_catalog(self.images.clone())
+    }
+}
+
+/// The managed tag when `--tag` is not given.
+pub const DEFAULT_MANAGED_TAG: &str = "managed_by_image_manager";
+
+fn or_default_catalog(paths: Vec<PathBuf>) -> Vec<PathBuf> {
+    if paths.is_empty() {
+        vec![PathBuf::from(crate::catalog::DEFAULT_PATH)]
+    } else {
+        paths
+    }
+}
+
+fn parse_regex(s: &str) -> Result<Regex, regex::Error> {
+    Regex::new(s)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -84,7 +139,9 @@ mod tests {
     #[test]
     fn validate_paths_default_and_combine() {
         let cli = Cli::try_parse_from(["image-manager", "validate"]).unwrap();
-        let Command::Validate(args) = cli.command;
+        let Command::Validate(args) = cli.command else {
+            panic!("not validate")
+        };
         assert_eq!(args.catalog_paths(), [PathBuf::from("images.d")]);
 
         let cli = Cli::try_parse_from([
@@ -98,13 +155,83 @@ mod tests {
             "json",
         ])
         .unwrap();
-        let Command::Validate(args) = cli.command;
+        let Command::Validate(args) = cli.command else {
+            panic!("not validate")
+        };
         assert_eq!(
             args.catalog_paths(),
             [PathBuf::from("a.yaml"), PathBuf::from("b/")]
         );
         assert!(args.strict);
         assert_eq!(args.output, OutputFormat::Json);
+    }
+
+    fn plan_args(args: &[&str]) -> Result<PlanArgs, clap::Error> {
+        let argv = ["image-manager", "plan"].iter().chain(args);
+        match Cli::try_parse_from(argv)?.command {
+            Command::Plan(args) => Ok(args),
+            other => panic!("not plan: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn plan_defaults() {
+        let args = plan_args(&[]).unwrap();
+        assert_eq!(args.catalog_paths(), [PathBuf::from("images.d")]);
+        assert!(args.clouds.is_empty());
+        assert!(args.filter.is_none());
+        assert_eq!(args.tag, "managed_by_image_manager");
+        assert_eq!(args.prune, Prune::None);
+        assert_eq!(args.output, OutputFormat::Text);
+        assert!(!args.detailed_exitcode);
+    }
+
+    #[test]
+    fn plan_every_flag_and_repeats() {
+        let args = plan_args(&[
+            "--images",
+            "a.yaml",
+            "--images",
+            "b/",
+            "--cloud",
+            "prod",
+            "--cloud",
+            "prod-region2",
+            "--filter",
+            "^Ubuntu",
+            "--tag",
+            "managed_by_osism",
+            "--prune",
+            "deactivate",
+            "--output",
+            "json",
+            "--detailed-exitcode",
+        ])
+        .unwrap();
+        assert_eq!(
+            args.catalog_paths(),
+            [PathBuf::from("a.yaml"), PathBuf::from("b/")]
+        );
+        assert_eq!(args.clouds, ["prod", "prod-region2"]);
+        let filter = args.filter.unwrap();
+        assert!(filter.is_match("Ubuntu 24.04") && !filter.is_match("Debian Ubuntu"));
+        assert_eq!(args.tag, "managed_by_osism");
+        assert_eq!(args.prune, Prune::Deactivate);
+        assert_eq!(args.output, OutputFormat::Json);
+        assert!(args.detailed_exitcode);
+    }
+
+    #[test]
+    fn plan_rejects_bad_values() {
+        for bad in [
+            &["--filter", "("][..],
+            &["--prune", "everything"],
+            &["--output", "yaml"],
+            &["positional"],
+        ] {
+            let err = plan_args(bad).unwrap_err();
+            assert!(err.use_stderr(), "{bad:?}");
+        }
     }
 
     #[test]
@@ -114,5 +241,78 @@ mod tests {
         assert_eq!(cli.global.verbose, 2);
         assert_eq!(cli.global.log_format, LogFormat::Json);
         assert!(Cli::try_parse_from(["image-manager", "validate", "-q", "-v"]).is_err());
+    }
+}
+
+/// Arguments of `check`. Parsing tests live in `cli/check.rs`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Cloud name in clouds.yaml; default: $OS_CLOUD, else the OS_* variables. Use a plain
+    /// member's credentials: the official suite counts only what a member sees.
+    #[arg(long, value_name = "NAME", conflicts_with = "offline")]
+    pub cloud: Option<String>,
+    /// Module to check (repeatable); default: all.
+    #[arg(
+        long = "module",
+        value_name = "MODULE",
+        value_parser = clap::builder::TypedValueParser::map(
+            clap::builder::PossibleValuesParser::new(crate::check::Module::IDS),
+            |id| id.parse::<crate::check::Module>().expect("a listed module id"),
+        )
+    )]
+    pub modules: Vec<crate::check::Module>,
+    /// Check the images the catalog would publish instead of a cloud (no network).
+    #[arg(long)]
+    pub offline: bool,
+    /// Catalog file or directory for --offline (repeatable); default: images.d/.
+    #[arg(long = "images", value_name = "PATH", requires = "offline")]
+    pub images: Vec<PathBuf>,
+    /// Output format of the results.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+impl CheckArgs {
+    /// Every path given, or the default catalog directory.
+    pub fn catalog_paths(&self) -> Vec<PathBuf> {
+        or_default_catalog(self.images.clone())
+    }
+
+    /// The modules given, or all of them.
+    pub fn modules(&self) -> Vec<crate::check::Module> {
+        if self.modules.is_empty() {
+            crate::check::Module::ALL.to_vec()
+        } else {
+            self.modules.clone()
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// Catalog file or directory (repeatable); default: images.d/.
+    #[arg(long = "images", value_name = "PATH")]
+    pub images: Vec<PathBuf>,
+    /// Only definitions whose name matches this regular expression (unanchored).
+    #[arg(long, value_name = "REGEX", value_parser = parse_regex)]
+    pub filter: Option<Regex>,
+    /// Write the edited files (default: print a unified diff and exit 2 if anything changes).
+    #[arg(long)]
+    pub write: bool,
+    /// Keep only the newest N versions of each checked definition, dropping older entries.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub keep_versions: Option<u16>,
+    /// Timeout in seconds for each upstream request.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub timeout: u64,
+    /// Output format of the report.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+impl UpdateArgs {
+    /// Every path given, or the default catalog directory.
+    pub fn catalog_paths(&self) -> Vec<PathBuf> {
+        or_default_catalog(self.images.clone())
     }
 }

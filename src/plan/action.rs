@@ -171,7 +171,10 @@ pub enum Reason {
     /// The image differs from what the catalog says.
     Drift,
     /// A newer version became current; this image takes its superseded name and `on_rotate`.
-    Superseded { by: String },
+    Superseded {
+        /// The Glance name of the image that is current now.
+        by: String,
+    },
     /// Superseded and past its `uuid_validity` promise.
     Expired { uuid_validity: String },
     /// The catalog no longer lists this version, and its `uuid_validity` allows pruning.

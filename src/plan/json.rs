@@ -75,10 +75,9 @@ impl Category {
             (_, Action::Create { .. }) => Category::Create,
             (_, Action::Delete { .. }) => Category::Prune,
             (_, action @ Action::Update { .. }) if action.symbol() == "→" => Category::Rename,
-            (
-                _,
-                Action::Update { .. } | Action::Deactivate { .. } | Action::Reactivate { .. },
-            ) => Category::Update,
+            (_, Action::Update { .. } | Action::Deactivate { .. } | Action::Reactivate { .. }) => {
+                Category::Update
+            }
         }
     }
 }
@@ -143,11 +142,16 @@ pub fn to_string(plans: &[Plan]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::plan::render::tests::{every_variant, small_plan};
+    use crate::catalog::checksums::Digest;
+    use crate::catalog::{Compression, DiskFormat, Method, Status, Visibility};
+    use crate::desired::{Checksum, DesiredImage, Identity, Retention, Source};
+    use crate::plan::{Change, Phase};
 
     #[test]
     fn golden_small_plan() {
@@ -175,7 +179,7 @@ mod tests {
                   "disk_format": "qcow2",
                   "visibility": "public",
                   "hidden": false,
-                  "protected": false,
+                  "protected": null,
                   "status": "active",
                   "min_disk": 1,
                   "min_ram": 128,
@@ -229,93 +233,49 @@ mod tests {
     fn every_variant_serialises_with_its_snake_case_tag() {
         let value = serde_json::to_value(document(&[every_variant()])).unwrap();
         let plan = &value["plans"][0];
-        let pick = |list: &str, path: &str| -> Vec<String> {
-            plan[list]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.pointer(path).and_then(Value::as_str).unwrap().to_owned())
-                .collect()
+        // The tags of every list, space-separated.
+        let pick = |list: &Value, path: &str| -> String {
+            let tags = list.as_array().unwrap().iter();
+            let tags = tags.map(|v| v.pointer(path).and_then(Value::as_str).unwrap());
+            tags.collect::<Vec<_>>().join(" ")
         };
-        assert_eq!(
-            pick("steps", "/action/type"),
-            [
-                "create",
-                "update",
-                "update",
-                "reactivate",
-                "update",
-                "deactivate",
-                "deactivate",
-                "delete",
-                "update"
-            ]
-        );
-        assert_eq!(
-            pick("steps", "/reason/kind"),
-            [
-                "missing",
-                "superseded",
-                "drift",
-                "status",
-                "expired",
-                "status",
-                "unlisted",
-                "leftover",
-                "expired"
-            ]
-        );
-        assert_eq!(
-            pick("steps", "/category"),
-            [
-                "create", "rename", "update", "update", "prune", "update", "prune", "prune", "prune"
-            ]
-        );
-        assert_eq!(
-            pick("steps", "/phase"),
-            [
-                "upload", "rotate", "publish", "publish", "prune", "publish", "prune", "prune",
-                "prune"
-            ]
-        );
-        assert_eq!(
-            pick("warnings", "/kind"),
-            [
-                "unmanaged_name_clash",
-                "protected_prune_target",
-                "duplicate_identity",
-                "stuck",
-                "prune_skipped"
-            ]
-        );
-        let fields: Vec<&str> = plan["steps"][2]["action"]["changes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["field"].as_str().unwrap())
-            .collect();
-        assert_eq!(
-            fields,
-            [
-                "name",
-                "visibility",
-                "hidden",
-                "protected",
-                "min_disk",
-                "min_ram",
-                "tags",
-                "property",
-                "property",
-                "property"
-            ]
-        );
+        let (steps, warnings) = (&plan["steps"], &plan["warnings"]);
+        let cases = [
+            (
+                pick(steps, "/action/type"),
+                "delete create update update reactivate deactivate update deactivate delete",
+            ),
+            (
+                pick(steps, "/reason/kind"),
+                "leftover missing superseded drift status status expired unlisted expired",
+            ),
+            (
+                pick(steps, "/category"),
+                "prune create rename update update update prune prune prune",
+            ),
+            (
+                pick(steps, "/phase"),
+                "cleanup upload rotate publish publish publish prune prune prune",
+            ),
+            (
+                pick(warnings, "/kind"),
+                "unmanaged_name_clash protected_prune_target duplicate_identity stuck prune_skipped",
+            ),
+            (
+                pick(&steps[3]["action"]["changes"], "/field"),
+                "name visibility hidden protected min_disk min_ram tags property property property",
+            ),
+        ];
+        for (actual, expected) in cases {
+            assert_eq!(actual, expected);
+        }
         assert_eq!(
             plan["summary"],
             json!({"create": 1, "update": 3, "rename": 1, "prune": 4, "warnings": 5})
         );
         // Reason and warning payloads.
-        assert_eq!(plan["steps"][1]["reason"]["by"], "20260705");
-        assert_eq!(plan["steps"][7]["reason"]["status"], "queued");
+        assert_eq!(plan["steps"][2]["reason"]["by"], "Ubuntu 24.04");
+        assert_eq!(plan["steps"][0]["reason"]["status"], "queued");
         assert_eq!(
             plan["warnings"][2],
             json!({"kind": "duplicate_identity",
@@ -325,7 +285,7 @@ mod tests {
         assert_eq!(plan["warnings"][3]["status"], "killed");
         // A property change keeps explicit nulls for add/remove.
         assert_eq!(
-            plan["steps"][2]["action"]["changes"][8],
+            plan["steps"][3]["action"]["changes"][8],
             json!({"field": "property", "key": "hw_rng_model", "from": null, "to": "virtio"})
         );
     }
@@ -338,7 +298,8 @@ mod tests {
             steps: Vec::new(),
             warnings: Vec::new(),
         };
-        let value = serde_json::to_value(document(&[empty("a"), small_plan(), empty("c")])).unwrap();
+        let value =
+            serde_json::to_value(document(&[empty("a"), small_plan(), empty("c")])).unwrap();
         let plans = value["plans"].as_array().unwrap();
         let clouds: Vec<&str> = plans.iter().map(|p| p["cloud"].as_str().unwrap()).collect();
         assert_eq!(clouds, ["a", "prod", "c"]);
@@ -350,5 +311,294 @@ mod tests {
             json!({"create": 0, "update": 0, "rename": 0, "prune": 0, "warnings": 0})
         );
         assert_eq!(plans[1]["changes"], true);
+    }
+
+    // ---- fixtures, shared with the render tests: every variant of every plan type ----
+
+    fn id(definition: &str, version: &str) -> Option<Identity> {
+        let (definition, version) = (definition.into(), version.into());
+        Some(Identity {
+            definition,
+            version,
+        })
+    }
+
+    fn step(phase: Phase, identity: Option<Identity>, action: Action, reason: Reason) -> Step {
+        Step {
+            phase,
+            identity,
+            action,
+            reason,
+        }
+    }
+
+    fn update(id: &str, name: &str, changes: Vec<Change>) -> Action {
+        let (id, name) = (id.into(), name.into());
+        Action::Update { id, name, changes }
+    }
+
+    /// `Deactivate`, `Reactivate` or `Delete` of `id`, `name`.
+    fn on(kind: fn(String, String) -> Action, id: &str, name: &str) -> Action {
+        kind(id.into(), name.into())
+    }
+
+    fn deactivate(id: String, name: String) -> Action {
+        Action::Deactivate { id, name }
+    }
+
+    fn reactivate(id: String, name: String) -> Action {
+        Action::Reactivate { id, name }
+    }
+
+    fn delete(id: String, name: String) -> Action {
+        Action::Delete { id, name }
+    }
+
+    fn property(key: &str, from: Option<&str>, to: Option<&str>) -> Change {
+        let (key, from, to) = (key.into(), from.map(Into::into), to.map(Into::into));
+        Change::Property { key, from, to }
+    }
+
+    fn strings<const N: usize>(pairs: [(&str, &str); N]) -> BTreeMap<String, String> {
+        pairs.map(|(k, v)| (k.to_owned(), v.to_owned())).into()
+    }
+
+    fn cirros_063() -> DesiredImage {
+        let url = "https://example.org/cirros-0.6.3.img";
+        let hex = "7d6355852aeb6dbcd191bcda7cd74f1536cfe5cbf8a10495a7283a8396e4b75b";
+        DesiredImage {
+            identity: id("Cirros", "0.6.3").unwrap(),
+            name: "Cirros 0.6.3".into(),
+            disk_format: DiskFormat::Qcow2,
+            visibility: Visibility::Public,
+            hidden: false,
+            protected: None,
+            status: Status::Active,
+            min_disk: 1,
+            min_ram: 128,
+            properties: strings([
+                ("image_name", "Cirros"),
+                ("internal_version", "0.6.3"),
+                ("image_source", url),
+                ("os_distro", "cirros"),
+            ]),
+            tags: BTreeSet::from(["managed_by_image_manager".into(), "os:cirros".into()]),
+            id: None,
+            source: Source {
+                download_url: url.into(),
+                checksum: Checksum::Inline {
+                    digest: Digest::parse(&format!("sha256:{hex}")).unwrap(),
+                },
+                compression: None,
+                method: Method::Auto,
+            },
+            retention: Retention::Current,
+        }
+    }
+
+    /// Three steps and a warning: the README's example plan.
+    pub(crate) fn small_plan() -> Plan {
+        let create = Action::Create {
+            image: Box::new(cirros_063()),
+        };
+        let drift = vec![
+            property("os_purpose", Some("generic"), Some("minimal")),
+            Change::MinRam { from: 64, to: 128 },
+        ];
+        let unlisted = Reason::Unlisted {
+            uuid_validity: "none".into(),
+        };
+        Plan {
+            cloud: "prod".into(),
+            managed_tag: "managed_by_image_manager".into(),
+            steps: vec![
+                step(
+                    Phase::Upload,
+                    id("Cirros", "0.6.3"),
+                    create,
+                    Reason::Missing,
+                ),
+                step(
+                    Phase::Publish,
+                    id("Cirros", "0.6.2"),
+                    update("1111", "Cirros 0.6.2", drift),
+                    Reason::Drift,
+                ),
+                step(
+                    Phase::Prune,
+                    id("Cirros", "0.5.2"),
+                    on(delete, "2222", "Cirros 0.5.2"),
+                    unlisted,
+                ),
+            ],
+            warnings: vec![Warning::UnmanagedNameClash {
+                id: "3333".into(),
+                name: "Cirros 0.6.3".into(),
+            }],
+        }
+    }
+
+    /// Every Action, Change, Reason and Warning variant at least once, in phase order.
+    pub(crate) fn every_variant() -> Plan {
+        const U: &str = "Ubuntu 24.04";
+        let mut image = cirros_063();
+        image.identity = id(U, "20260705").unwrap();
+        image.name = U.into();
+        image.visibility = Visibility::Private;
+        (image.hidden, image.protected) = (true, Some(true));
+        image.status = Status::Deactivated;
+        image.id = Some("0c0ffee0-0000-4000-8000-000000000001".into());
+        image.properties = strings([
+            ("architecture", "x86_64"),
+            ("hw_rng_model", "virtio"),
+            ("image_build_date", "2026-07-05"),
+            ("image_name", U),
+            (
+                "image_source",
+                "https://cloud-images.ubuntu.com/noble/20260705/noble.img",
+            ),
+            ("internal_version", "20260705"),
+            ("os_distro", "ubuntu"),
+            ("os_purpose", "generic"),
+            ("os_version", "24.04"),
+        ]);
+        image.tags = ["managed_by_image_manager", "os:ubuntu", "scs"]
+            .map(Into::into)
+            .into();
+        image.source = Source {
+            download_url: "https://mirror.example/noble.img.xz".into(),
+            checksum: Checksum::Sums {
+                url: "https://cloud-images.ubuntu.com/noble/20260705/SHA256SUMS".into(),
+                file_name: "noble.img".into(),
+            },
+            compression: Some(Compression::Xz),
+            method: Method::GlanceDirect,
+        };
+        let old = |version: &str| format!("{U} ({version})");
+        let rename = vec![Change::Name {
+            from: U.into(),
+            to: old("20260601"),
+        }];
+        let drift = vec![
+            Change::Name {
+                from: old("20260601"),
+                to: old("20260501"),
+            },
+            Change::Visibility {
+                from: "shared".into(),
+                to: "public".into(),
+            },
+            Change::Hidden {
+                from: false,
+                to: true,
+            },
+            Change::Protected {
+                from: true,
+                to: false,
+            },
+            Change::MinDisk { from: 0, to: 8 },
+            Change::MinRam { from: 0, to: 512 },
+            Change::Tags {
+                from: vec!["managed_by_image_manager".into()],
+                to: vec!["managed_by_image_manager".into(), "os:ubuntu".into()],
+            },
+            property("os_purpose", Some("generic"), Some("oldgeneric")),
+            property("hw_rng_model", None, Some("virtio")),
+            property("hw_vif_model", Some("e1000"), None),
+        ];
+        let hide = vec![Change::Hidden {
+            from: false,
+            to: true,
+        }];
+        let uuid_validity = |v: &str| v.to_owned();
+        let (leftover, superseded) = (
+            Reason::Leftover {
+                status: "queued".into(),
+            },
+            Reason::Superseded { by: U.into() },
+        );
+        let expired = |v: &str| Reason::Expired {
+            uuid_validity: uuid_validity(v),
+        };
+        let unlisted = Reason::Unlisted {
+            uuid_validity: uuid_validity("none"),
+        };
+        let create = Action::Create {
+            image: Box::new(image),
+        };
+        use Phase::{Cleanup, Prune, Publish, Rotate, Upload};
+        Plan {
+            cloud: "prod".into(),
+            managed_tag: "managed_by_image_manager".into(),
+            steps: vec![
+                step(Cleanup, None, on(delete, "9999", &old("upload")), leftover),
+                step(Upload, id(U, "20260705"), create, Reason::Missing),
+                step(
+                    Rotate,
+                    id(U, "20260601"),
+                    update("aaaa", U, rename),
+                    superseded,
+                ),
+                step(
+                    Publish,
+                    id(U, "20260501"),
+                    update("bbbb", &old("20260601"), drift),
+                    Reason::Drift,
+                ),
+                step(
+                    Publish,
+                    id("Debian 12", "20260610"),
+                    on(reactivate, "cccc", "Debian 12"),
+                    Reason::Status,
+                ),
+                step(
+                    Publish,
+                    id("Old Fedora", "40"),
+                    on(deactivate, "dddd", "Old Fedora 40"),
+                    Reason::Status,
+                ),
+                step(
+                    Prune,
+                    id(U, "20260101"),
+                    update("eeee", &old("20260101"), hide),
+                    expired("2026-03-31"),
+                ),
+                step(
+                    Prune,
+                    id("Cirros", "0.5.2"),
+                    on(deactivate, "ffff", "Cirros 0.5.2"),
+                    unlisted,
+                ),
+                step(
+                    Prune,
+                    id(U, "20251201"),
+                    on(delete, "8888", &old("20251201")),
+                    expired("last-2"),
+                ),
+            ],
+            warnings: vec![
+                Warning::UnmanagedNameClash {
+                    id: "1234".into(),
+                    name: U.into(),
+                },
+                Warning::ProtectedPruneTarget {
+                    id: "2345".into(),
+                    name: old("20251101"),
+                },
+                Warning::DuplicateIdentity {
+                    identity: id(U, "20260601").unwrap(),
+                    ids: vec!["aaaa".into(), "bbbb".into()],
+                },
+                Warning::Stuck {
+                    id: "3456".into(),
+                    name: "Debian 12 (upload)".into(),
+                    status: "killed".into(),
+                },
+                Warning::PruneSkipped {
+                    id: "4567".into(),
+                    name: "Cirros 0.5.1".into(),
+                },
+            ],
+        }
     }
 }

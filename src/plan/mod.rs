@@ -6,6 +6,8 @@
 
 mod action;
 mod diff;
+pub mod json;
+pub mod render;
 
 pub use action::{Action, Change, Phase, Plan, Reason, Step, Warning};
 

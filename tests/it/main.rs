@@ -8,3 +8,11 @@ mod validate;
 mod upstream;
 // Self-tests of the upstream mirror: every feature and fault once, exact outcomes.
 mod upstream_faults;
+// `image-manager plan` against the sandbox: crafted images → expected plans, read-only, CLI, scale.
+mod plan;
+// `plan` at scale: 1,000 images, API calls counted.
+mod plan_scale;
+// `image-manager update` against local upstream layouts: golden files, diff, keep-versions.
+mod update;
+// `image-manager check` (SCS scs-0102 / scs-0104) against the sandbox and offline on images.d.
+mod check;

@@ -289,3 +289,10 @@ pub(crate) async fn serve_image(body: Vec<u8>) -> String {
     });
     format!("http://{addr}")
 }
+
+/// Requests Glance needs for a listing: pages of 1,000, and an empty last page when the
+/// last full one announced a next (see `glance/observe.rs`), for visible and hidden images.
+pub(crate) fn list_pages(images: &[image_manager::glance::ObservedImage]) -> usize {
+    let hidden = images.iter().filter(|i| i.os_hidden).count();
+    (images.len() - hidden) / 1000 + 1 + hidden / 1000 + 1
+}

@@ -1,0 +1,238 @@
+//! `image-manager check`: the official SCS testcases against a cloud, or the catalog offline.
+//!
+//! Output follows the official runner: one `<testcase-id>: PASS|FAIL|ABORT` line per testcase
+//! on stdout (then one `module <id>: VERDICT` line per module), diagnostics on stderr as
+//! `LEVEL: <testcase-id>: message`. `--output json` prints the whole [`Report`] instead.
+//! Exit 0 when every main testcase of the selected modules passes, else 1.
+//!
+//! Admin credentials: the official suite refuses them, because an admin's listing is not what
+//! a member sees. `GlanceClient` does not expose the token's roles, so the warning rests on
+//! [`check::admin_view_hint`] (private or community images of several projects in the
+//! listing); it can miss an admin on a cloud where no other project has such images.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use chrono::Utc;
+use serde_json::json;
+
+use super::Exit;
+use super::args::{CheckArgs, DEFAULT_MANAGED_TAG, OutputFormat};
+
+use crate::check::{self, Images, Report, Verdict};
+use crate::desired;
+use crate::glance::{ConnectOptions, GlanceClient};
+
+/// What was checked, for the human summary and the JSON `subject`.
+enum Subject {
+    Cloud(String),
+    Catalog(Vec<PathBuf>),
+}
+
+/// The top-level entry point for `check`: gather the images, run the modules, report.
+pub fn run(args: &CheckArgs) -> anyhow::Result<Exit> {
+    let now = Utc::now();
+    let (subject, images, warning) = if args.offline {
+        let paths = args.catalog_paths();
+        let images = offline_images(&paths, now)?;
+        (Subject::Catalog(paths), images, None)
+    } else {
+        let runtime = super::runtime()?;
+        let (cloud, state) = runtime.block_on(observe(args.cloud.as_deref()))?;
+        let warning = check::admin_view_hint(&state);
+        (
+            Subject::Cloud(cloud),
+            Images::from_observed(&state),
+            warning,
+        )
+    };
+    if let Some(warning) = &warning {
+        eprintln!("WARNING: {warning}");
+    }
+    let report = check::run(&args.modules(), &images, now);
+    print(&report, &subject, warning.as_deref(), args.output).context("writing the results")?;
+    Ok(if report.passed() {
+        Exit::Success
+    } else {
+        Exit::Failure
+    })
+}
+
+/// The images a valid catalog would publish; a catalog with errors is not checked.
+fn offline_images(paths: &[PathBuf], now: chrono::DateTime<Utc>) -> anyhow::Result<Images> {
+    let catalog = super::valid_catalog(paths, "checked")?;
+    let options = desired::Options {
+        managed_tag: DEFAULT_MANAGED_TAG.into(),
+        filter: None,
+        today: now.date_naive(),
+    };
+    let desired = desired::resolve(&catalog, &options);
+    Ok(Images::from_desired(&desired, now))
+}
+
+/// One listing of the cloud (`None`: `OS_CLOUD` or the `OS_*` variables).
+async fn observe(cloud: Option<&str>) -> anyhow::Result<(String, crate::glance::ObservedState)> {
+    let options = ConnectOptions {
+        cloud: cloud.map(str::to_owned),
+        ..ConnectOptions::default()
+    };
+    let client = GlanceClient::connect(&options).await?;
+    let state = client
+        .list_images()
+        .await
+        .with_context(|| format!("cloud `{}`", client.cloud()))?;
+    Ok((client.cloud().to_owned(), state))
+}
+
+/// Results to stdout, diagnostics to stderr; a closed stdout pipe is not an error.
+fn print(
+    report: &Report,
+    subject: &Subject,
+    warning: Option<&str>,
+    output: OutputFormat,
+) -> io::Result<()> {
+    let mut stdout = io::stdout().lock();
+    let written = match output {
+        OutputFormat::Text => {
+            let mut stderr = io::stderr().lock();
+            writeln!(stderr, "INFO: {}", summary(report, subject))?;
+            for testcase in &report.testcases {
+                for d in &testcase.diagnostics {
+                    writeln!(stderr, "{}: {}: {}", d.level, testcase.id, d.message)?;
+                }
+            }
+            text(report, &mut stdout)
+        }
+        OutputFormat::Json => {
+            let mut value = serde_json::to_value(report).map_err(io::Error::other)?;
+            value["subject"] = match subject {
+                Subject::Cloud(cloud) => json!({ "cloud": cloud }),
+                Subject::Catalog(paths) => json!({ "catalog": paths }),
+            };
+            value["warnings"] = json!(warning.into_iter().collect::<Vec<_>>());
+            writeln!(stdout, "{value:#}")
+        }
+    };
+    match written.and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
+fn summary(report: &Report, subject: &Subject) -> String {
+    let what = match subject {
+        Subject::Cloud(cloud) => format!("cloud `{cloud}` (visible public and community images)"),
+        Subject::Catalog(paths) => {
+            let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+            format!(
+                "catalog {} (the visible public and community images it would publish; \
+                 sizes and os_hash_algo are unknown offline)",
+                paths.join(", ")
+            )
+        }
+    };
+    format!("checked {} image(s) of {what}", report.images)
+}
+
+/// The stdout lines: testcases, then modules with the recommended testcases not passing.
+fn text(report: &Report, out: &mut impl Write) -> io::Result<()> {
+    for testcase in &report.testcases {
+        writeln!(out, "{}: {}", testcase.id, testcase.verdict)?;
+    }
+    for module in &report.modules {
+        let weak: Vec<&str> = module
+            .recommended
+            .iter()
+            .filter(|id| {
+                report
+                    .testcase(id)
+                    .is_some_and(|t| t.verdict != Verdict::Pass)
+            })
+            .map(String::as_str)
+            .collect();
+        write!(out, "module {}: {}", module.id, module.verdict)?;
+        if weak.is_empty() {
+            writeln!(out)?;
+        } else {
+            writeln!(out, " (recommended, not passing: {})", weak.join(", "))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::check::Module;
+    use crate::cli::args::{Cli, Command};
+
+    fn check_args(args: &[&str]) -> Result<CheckArgs, clap::Error> {
+        let argv = ["image-manager", "check"].iter().chain(args);
+        match Cli::try_parse_from(argv)?.command {
+            Command::Check(args) => Ok(args),
+            other => panic!("not check: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_and_flags() {
+        let args = check_args(&[]).unwrap();
+        assert_eq!(args.modules(), Module::ALL);
+        assert_eq!((args.cloud.as_deref(), args.offline), (None, false));
+        assert_eq!(args.output, OutputFormat::Text);
+        let args = check_args(&[
+            "--cloud",
+            "member",
+            "--module",
+            "scs-0104-v1-2",
+            "--module",
+            "scs-0102-v1",
+            "--output",
+            "json",
+        ])
+        .unwrap();
+        assert_eq!(args.cloud.as_deref(), Some("member"));
+        assert_eq!(args.modules(), [Module::Scs0104V1_2, Module::Scs0102V1]);
+        let args = check_args(&["--offline", "--images", "a.yaml"]).unwrap();
+        assert_eq!(args.catalog_paths(), [PathBuf::from("a.yaml")]);
+        assert_eq!(
+            check_args(&["--offline"]).unwrap().catalog_paths(),
+            [PathBuf::from("images.d")]
+        );
+    }
+
+    #[test]
+    fn rejects_bad_combinations() {
+        for bad in [
+            &["--module", "scs-0102"][..],
+            &["--offline", "--cloud", "x"],
+            &["--images", "a.yaml"],
+            &["--output", "yaml"],
+        ] {
+            assert!(check_args(bad).unwrap_err().use_stderr(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn text_lists_testcases_then_modules() {
+        let images = Images {
+            origin: check::Origin::Catalog,
+            images: Vec::new(),
+        };
+        let report = check::run(&[Module::Scs0104V1_2], &images, Utc::now());
+        let mut out = Vec::new();
+        text(&report, &mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "scs-0104-source-ubuntu-2404: PASS");
+        assert!(lines.contains(&"scs-0104-image-ubuntu-2404: FAIL"));
+        assert_eq!(
+            lines.last().unwrap(),
+            &"module scs-0104-v1-2: FAIL (recommended, not passing: scs-0104-image-debian-12, \
+              scs-0104-image-capi-2)"
+        );
+    }
+}

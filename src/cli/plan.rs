@@ -1,0 +1,119 @@
+//! `image-manager plan`: what `apply` would change in Glance, and nothing else.
+//!
+//! Read-only by construction: the only Glance calls are one listing per cloud
+//! (`GlanceClient::list_images`); the plan itself is the pure `plan::plan`. A catalog with
+//! errors is never planned from: its diagnostics go to stderr and the run fails. Plans go to
+//! stdout (text or JSON), logs and errors to stderr.
+
+use std::io::{self, IsTerminal, Write};
+
+use anyhow::Context;
+use chrono::Utc;
+
+use super::Exit;
+use super::args::{OutputFormat, PlanArgs};
+use crate::catalog::Catalog;
+use crate::desired::{self, DesiredState};
+use crate::glance::{self, ConnectOptions, GlanceClient, ObservedState};
+use crate::plan::{self, Plan, Policy, json, render};
+
+/// The top-level entry point for `plan`: load, resolve, observe, plan, render.
+pub async fn run(args: &PlanArgs) -> anyhow::Result<Exit> {
+    let catalog = super::valid_catalog(&args.catalog_paths(), "planned")?;
+    let desired = resolve(&catalog, args);
+    let observed = observe(&args.clouds).await?;
+    let policy = Policy {
+        managed_tag: args.tag.clone(),
+        prune: args.prune,
+    };
+    let plans: Vec<Plan> = observed
+        .iter()
+        .map(|state| plan::plan(&desired, state, &policy))
+        .collect();
+    print(&plans, args.output).context("writing the plan to stdout")?;
+    let changes = plans.iter().any(|p| !p.is_empty());
+    Ok(if changes && args.detailed_exitcode {
+        Exit::Changes
+    } else {
+        Exit::Success
+    })
+}
+
+/// The desired state of the definitions `--filter` selects, with retention as of today (UTC).
+fn resolve(catalog: &Catalog, args: &PlanArgs) -> DesiredState {
+    let options = desired::Options {
+        managed_tag: args.tag.clone(),
+        filter: args.filter.clone(),
+        today: Utc::now().date_naive(),
+    };
+    let desired = desired::resolve(catalog, &options);
+    if let Some(filter) = &args.filter
+        && desired.definitions.is_empty()
+    {
+        tracing::warn!("--filter {filter} matches no enabled definition");
+    }
+    desired
+}
+
+/// One listing per cloud, all clouds at once. No `--cloud`: the cloud `OS_CLOUD` names, or
+/// the `OS_*` variables.
+async fn observe(clouds: &[String]) -> anyhow::Result<Vec<ObservedState>> {
+    let clouds: Vec<Option<&str>> = if clouds.is_empty() {
+        vec![None]
+    } else {
+        clouds.iter().map(|c| Some(c.as_str())).collect()
+    };
+    futures::future::try_join_all(clouds.into_iter().map(observe_cloud)).await
+}
+
+async fn observe_cloud(cloud: Option<&str>) -> anyhow::Result<ObservedState> {
+    let options = ConnectOptions {
+        cloud: cloud.map(str::to_owned),
+        ..ConnectOptions::default()
+    };
+    let label = cloud.unwrap_or("from OS_CLOUD / OS_* variables");
+    let client = GlanceClient::connect(&options)
+        .await
+        .map_err(|e| in_cloud(label, e))?;
+    let observed = client
+        .list_images()
+        .await
+        .map_err(|e| in_cloud(client.cloud(), e))?;
+    tracing::info!(
+        "cloud {}: {} images observed in {} Glance API calls",
+        client.cloud(),
+        observed.images.len(),
+        client.api_calls()
+    );
+    Ok(observed)
+}
+
+/// Names the cloud in an error, unless the error already does (or is about configuration).
+fn in_cloud(cloud: &str, error: glance::Error) -> anyhow::Error {
+    match error {
+        glance::Error::Auth { .. }
+        | glance::Error::Endpoint { .. }
+        | glance::Error::Config { .. } => error.into(),
+        _ => anyhow::Error::new(error).context(format!("cloud `{cloud}`")),
+    }
+}
+
+/// Writes the plans to stdout; a closed pipe (`plan | head`) is not an error.
+fn print(plans: &[Plan], output: OutputFormat) -> io::Result<()> {
+    let mut stdout = io::stdout().lock();
+    let written = match output {
+        OutputFormat::Text => {
+            let color = io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            plans.iter().enumerate().try_for_each(|(n, plan)| {
+                let gap = if n == 0 { "" } else { "\n" };
+                write!(stdout, "{gap}{}", render::text(plan, color))
+            })
+        }
+        OutputFormat::Json => writeln!(stdout, "{}", json::to_string(plans)),
+    };
+    match written.and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}

@@ -1,0 +1,122 @@
+//! `image-manager update`: add newer upstream builds to the catalog files.
+//!
+//! Without `--write` it prints what it would change as a unified diff and exits 2 (0 when
+//! everything is current); with `--write` it writes the files. A definition whose upstream
+//! failed is reported and makes the run exit 1, but does not hold back the others.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Serialize;
+
+use super::Exit;
+use super::args::{OutputFormat, UpdateArgs};
+use crate::catalog::Diagnostic;
+use crate::update::{self, Outcome, Status};
+
+/// The JSON form of a run (`--output json`).
+#[derive(Serialize)]
+struct Report<'a> {
+    format_version: u32,
+    written: bool,
+    definitions: &'a [Outcome],
+    files: Vec<FileReport>,
+    /// Validation errors of the edited catalog: when present, nothing was written.
+    invalid: &'a [Diagnostic],
+}
+
+#[derive(Serialize)]
+struct FileReport {
+    path: String,
+    diff: String,
+}
+
+/// The top-level entry point for `update`.
+pub async fn run(args: &UpdateArgs) -> anyhow::Result<Exit> {
+    let options = update::Options {
+        filter: args.filter.clone(),
+        keep_versions: args.keep_versions.map(usize::from),
+        timeout: Duration::from_secs(args.timeout),
+    };
+    let found = update::update(&args.catalog_paths(), &options).await?;
+    let write = args.write && found.changed() && found.invalid.is_empty();
+    if write {
+        found.write()?;
+    }
+    let mut stdout = std::io::stdout().lock();
+    match args.output {
+        OutputFormat::Text => {
+            for outcome in &found.outcomes {
+                eprintln!("{}", describe(outcome));
+            }
+            for d in &found.invalid {
+                eprintln!("{d}");
+            }
+            if !found.invalid.is_empty() {
+                eprintln!("the edited catalog would not validate: nothing written");
+            }
+            if !args.write {
+                for change in &found.files {
+                    write!(stdout, "{}", change.diff()).context("writing to stdout")?;
+                }
+            } else if write {
+                for change in &found.files {
+                    eprintln!("wrote {}", change.path.display());
+                }
+            }
+        }
+        OutputFormat::Json => {
+            let report = Report {
+                format_version: 1,
+                written: write,
+                definitions: &found.outcomes,
+                files: found
+                    .files
+                    .iter()
+                    .map(|c| FileReport {
+                        path: c.path.display().to_string(),
+                        diff: c.diff(),
+                    })
+                    .collect(),
+                invalid: &found.invalid,
+            };
+            serde_json::to_writer_pretty(&mut stdout, &report).context("writing to stdout")?;
+            writeln!(stdout).context("writing to stdout")?;
+        }
+    }
+    Ok(if found.failed() || !found.invalid.is_empty() {
+        Exit::Failure
+    } else if found.changed() && !args.write {
+        Exit::Changes
+    } else {
+        Exit::Success
+    })
+}
+
+/// One line per definition, e.g. `Ubuntu 24.04: added 20260801 (sha256:…)`.
+fn describe(outcome: &Outcome) -> String {
+    let name = &outcome.definition;
+    match outcome.status {
+        Status::Current => format!("{name}: current"),
+        Status::Skipped => format!(
+            "{name}: skipped: {}",
+            outcome.message.as_deref().unwrap_or("")
+        ),
+        Status::Failed => format!(
+            "{name}: failed: {}",
+            outcome.message.as_deref().unwrap_or("")
+        ),
+        Status::Updated => {
+            let mut parts: Vec<String> = outcome
+                .added
+                .iter()
+                .map(|a| format!("added {} ({})", a.version, a.build_date))
+                .collect();
+            if !outcome.dropped.is_empty() {
+                parts.push(format!("dropped {}", outcome.dropped.join(", ")));
+            }
+            format!("{name}: {}", parts.join("; "))
+        }
+    }
+}

@@ -1,0 +1,409 @@
+//! `update`: find newer upstream builds and add them to the catalog files, keeping the files'
+//! comments and layout.
+//!
+//! Three steps, kept apart so each is testable on its own:
+//! 1. discovery ([`sources`]): per definition, ask its upstream (Ubuntu, Debian, CirrOS,
+//!    Cluster-API, or generic `latest_url` + `latest_checksum_url`) for builds newer than the
+//!    newest version; network, with timeouts, and a failure only affects that definition;
+//! 2. rewrite ([`rewrite`]): pure text edits at the byte ranges the YAML parser reports: a new
+//!    entry shaped like its neighbours, and with `--keep-versions` the oldest entries removed;
+//! 3. check: the edited files are loaded and validated together with the untouched ones; if
+//!    any has an error, nothing is written ([`Update::write`] refuses).
+
+mod diff;
+mod error;
+mod fetch;
+mod rewrite;
+mod sources;
+mod spans;
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures::StreamExt;
+use regex::Regex;
+use serde::Serialize;
+
+pub use diff::unified;
+pub use error::Error;
+pub use rewrite::RewriteError;
+pub use sources::SourceError;
+
+use crate::catalog::{self, Catalog, Definition, Diagnostic, Severity, UpstreamKind};
+use fetch::Fetcher;
+use rewrite::NewVersion;
+
+/// How many definitions are asked about at once.
+const CONCURRENCY: usize = 4;
+
+/// What `update` does, resolved from the command line.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Only definitions whose name matches (unanchored).
+    pub filter: Option<Regex>,
+    /// Keep only the newest N versions of each definition that was checked.
+    pub keep_versions: Option<usize>,
+    /// Per-request timeout.
+    pub timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            filter: None,
+            keep_versions: None,
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// How one definition fared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// The newest upstream build is already listed.
+    Current,
+    /// Versions were added or dropped.
+    Updated,
+    /// The upstream could not be read or the file could not be edited; see `message`.
+    Failed,
+    /// Not checked: no known upstream, or `enable: false`.
+    Skipped,
+}
+
+/// A version added to a definition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Added {
+    pub version: String,
+    pub url: String,
+    pub checksum: String,
+    pub build_date: String,
+}
+
+/// The result for one definition (also the JSON form, `--output json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub definition: String,
+    pub file: PathBuf,
+    pub upstream: Option<UpstreamKind>,
+    pub status: Status,
+    pub added: Vec<Added>,
+    pub dropped: Vec<String>,
+    /// Why it failed or was skipped.
+    pub message: Option<String>,
+}
+
+/// One catalog file as it is and as `update` would write it.
+#[derive(Debug, Clone)]
+pub struct FileChange {
+    pub path: PathBuf,
+    pub before: String,
+    pub after: String,
+}
+
+impl FileChange {
+    /// The unified diff of this change.
+    pub fn diff(&self) -> String {
+        unified(&self.path.display().to_string(), &self.before, &self.after)
+    }
+}
+
+/// Everything one run found: per-definition outcomes, the edited files, and the validation
+/// errors of the edited catalog (non-empty: nothing may be written).
+#[derive(Debug)]
+pub struct Update {
+    pub outcomes: Vec<Outcome>,
+    pub files: Vec<FileChange>,
+    pub invalid: Vec<Diagnostic>,
+}
+
+impl Update {
+    /// Whether any file would change.
+    pub fn changed(&self) -> bool {
+        !self.files.is_empty()
+    }
+
+    /// Whether any definition failed.
+    pub fn failed(&self) -> bool {
+        self.outcomes.iter().any(|o| o.status == Status::Failed)
+    }
+
+    /// Writes every edited file (each atomically: a temporary file renamed over it). Refuses,
+    /// writing nothing, when the edited catalog does not validate.
+    pub fn write(&self) -> Result<(), Error> {
+        if !self.invalid.is_empty() {
+            return Err(Error::InvalidCatalog {
+                errors: self.invalid.len(),
+            });
+        }
+        for change in &self.files {
+            let name = change
+                .path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy();
+            let temporary = change
+                .path
+                .with_file_name(format!(".{name}.image-manager-update"));
+            let failed = |source| Error::Write {
+                path: change.path.clone(),
+                source,
+            };
+            fs::write(&temporary, &change.after).map_err(failed)?;
+            fs::rename(&temporary, &change.path).map_err(|source| {
+                let _ = fs::remove_file(&temporary);
+                failed(source)
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// The top-level entry point of `update`: loads the catalog under `paths`, asks each selected
+/// definition's upstream for newer builds and computes the edited files (without writing).
+pub async fn update(paths: &[PathBuf], options: &Options) -> Result<Update, Error> {
+    let loaded = catalog::load(paths)?;
+    let errors = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    if errors > 0 {
+        return Err(Error::InvalidCatalog { errors });
+    }
+    let catalog = &loaded.catalog;
+    let fetcher = Fetcher::new(options.timeout).map_err(Error::Client)?;
+    let selected = catalog
+        .definitions
+        .iter()
+        .filter(|d| options.filter.as_ref().is_none_or(|f| f.is_match(&d.name)));
+    let discovered: Vec<(&Definition, Discovery)> = futures::stream::iter(selected)
+        .map(|definition| {
+            let fetcher = &fetcher;
+            async move { (definition, discover(fetcher, definition).await) }
+        })
+        .buffered(CONCURRENCY)
+        .collect()
+        .await;
+
+    let mut outcomes = Vec::new();
+    let mut files = Vec::new();
+    for (index, file) in catalog.files.iter().enumerate() {
+        let before = fs::read_to_string(&file.path).map_err(|source| Error::Read {
+            path: file.path.clone(),
+            source,
+        })?;
+        let mut text = before.clone();
+        let in_file = discovered.iter().filter(|(d, _)| d.origin.file == index);
+        for (definition, discovery) in in_file {
+            outcomes.push(apply(&mut text, catalog, definition, discovery, options));
+        }
+        if text != before {
+            files.push(FileChange {
+                path: file.path.clone(),
+                before,
+                after: text,
+            });
+        }
+    }
+    let invalid = check(catalog, &files)?;
+    Ok(Update {
+        outcomes,
+        files,
+        invalid,
+    })
+}
+
+/// What discovery found for one definition.
+enum Discovery {
+    Skipped(Option<UpstreamKind>, &'static str),
+    Found(UpstreamKind, Result<Vec<NewVersion>, SourceError>),
+}
+
+async fn discover(fetcher: &Fetcher, definition: &Definition) -> Discovery {
+    let kind = sources::kind_of(definition);
+    match kind {
+        _ if !definition.enable => Discovery::Skipped(kind, "disabled (`enable: false`)"),
+        None => Discovery::Skipped(None, "no known upstream (set `upstream:`)"),
+        Some(kind) => {
+            let found = sources::discover(fetcher, definition, kind).await;
+            if let Err(error) = &found {
+                tracing::warn!(definition = %definition.name, error = %chain(error), "upstream failed");
+            }
+            Discovery::Found(kind, found)
+        }
+    }
+}
+
+/// Edits `text` for one definition and says what happened; on an edit error `text` is left
+/// as it was.
+fn apply(
+    text: &mut String,
+    catalog: &Catalog,
+    definition: &Definition,
+    discovery: &Discovery,
+    options: &Options,
+) -> Outcome {
+    let mut outcome = Outcome {
+        definition: definition.name.clone(),
+        file: catalog.path_of(definition.origin).to_path_buf(),
+        upstream: None,
+        status: Status::Skipped,
+        added: Vec::new(),
+        dropped: Vec::new(),
+        message: None,
+    };
+    let (kind, found) = match discovery {
+        Discovery::Skipped(kind, why) => {
+            outcome.upstream = *kind;
+            outcome.message = Some((*why).to_owned());
+            return outcome;
+        }
+        Discovery::Found(kind, found) => (kind, found),
+    };
+    outcome.upstream = Some(*kind);
+    let builds = match found {
+        Ok(builds) => fresh(definition, builds),
+        Err(error) => {
+            outcome.status = Status::Failed;
+            outcome.message = Some(chain(error));
+            return outcome;
+        }
+    };
+    match edit(
+        text,
+        definition.origin.index,
+        &builds,
+        options.keep_versions,
+    ) {
+        Ok((edited, dropped)) => {
+            *text = edited;
+            outcome.added = builds.iter().map(added).collect();
+            outcome.dropped = dropped;
+            let changed = !outcome.added.is_empty() || !outcome.dropped.is_empty();
+            outcome.status = if changed {
+                Status::Updated
+            } else {
+                Status::Current
+            };
+        }
+        Err(error) => {
+            outcome.status = Status::Failed;
+            outcome.message = Some(error.to_string());
+        }
+    }
+    outcome
+}
+
+/// The builds not listed yet (same version, URL or checksum as an entry counts as listed),
+/// oldest first so entries land in order.
+fn fresh(definition: &Definition, builds: &[NewVersion]) -> Vec<NewVersion> {
+    let listed = |b: &NewVersion| {
+        definition.versions.iter().any(|v| {
+            v.version == b.version || v.url == b.url || v.checksum.as_deref() == Some(&b.checksum)
+        })
+    };
+    let mut out: Vec<NewVersion> = builds.iter().filter(|b| !listed(b)).cloned().collect();
+    out.sort_by(|a, b| catalog::version::compare(&a.version, &b.version));
+    out
+}
+
+fn edit(
+    text: &str,
+    image: usize,
+    builds: &[NewVersion],
+    keep: Option<usize>,
+) -> Result<(String, Vec<String>), RewriteError> {
+    let mut edited = text.to_owned();
+    for build in builds {
+        edited = rewrite::add_version(&edited, image, build)?;
+    }
+    match keep {
+        Some(keep) => rewrite::keep_newest(&edited, image, keep),
+        None => Ok((edited, Vec::new())),
+    }
+}
+
+fn added(build: &NewVersion) -> Added {
+    Added {
+        version: build.version.clone(),
+        url: build.url.clone(),
+        checksum: build.checksum.clone(),
+        build_date: build.build_date.clone(),
+    }
+}
+
+/// Loads the whole catalog as it would be after the edits (from a scratch copy) and returns
+/// its errors, with positions in the real files.
+fn check(catalog: &Catalog, changes: &[FileChange]) -> Result<Vec<Diagnostic>, Error> {
+    if changes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let scratch = Scratch::new()?;
+    let mut originals: HashMap<PathBuf, &Path> = HashMap::new();
+    for (index, file) in catalog.files.iter().enumerate() {
+        let copy = scratch.0.join(format!("{index:04}.yaml"));
+        let text = match changes.iter().find(|c| c.path == file.path) {
+            Some(change) => change.after.clone(),
+            None => fs::read_to_string(&file.path).map_err(|source| Error::Read {
+                path: file.path.clone(),
+                source,
+            })?,
+        };
+        fs::write(&copy, text).map_err(|source| Error::Scratch {
+            path: copy.clone(),
+            source,
+        })?;
+        originals.insert(copy, &file.path);
+    }
+    let loaded = catalog::load(std::slice::from_ref(&scratch.0))?;
+    Ok(loaded
+        .diagnostics
+        .into_iter()
+        .filter(|d| d.severity == Severity::Error)
+        .map(|mut d| {
+            if let Some(original) = originals.get(&d.location.file) {
+                d.location.file = original.to_path_buf();
+            }
+            d
+        })
+        .collect())
+}
+
+/// A private temporary directory, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Result<Scratch, Error> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("image-manager-update-{}-{n}", std::process::id()));
+        fs::create_dir_all(&path).map_err(|source| Error::Scratch {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(Scratch(path))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// An error and its causes on one line.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}

@@ -1,0 +1,142 @@
+//! Any upstream described by the osism fields `latest_url` + `latest_checksum_url` (AlmaLinux,
+//! Rocky, CentOS, …): the sums file names the current image. When it also lists a dated name
+//! with the same digest (AlmaLinux `…-9.8-20260526.x86_64.qcow2` next to `…-latest.…`), the
+//! new version is pinned to that file; otherwise (Rocky) `latest_url` itself is written.
+//! The build date comes from a `YYYYMMDD` in the file name, else from `Last-Modified`.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::dated::{Dated, Style};
+use super::{SourceError, dashed, file_name, newest};
+use crate::catalog::Definition;
+use crate::catalog::checksums::{ChecksumFile, Digest};
+use crate::catalog::version::compare;
+use crate::update::fetch::Fetcher;
+use crate::update::rewrite::NewVersion;
+
+static DATE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?:^|\D)(20\d{2}[01]\d[0-3]\d)(?:\D|$)").expect("regex"));
+
+/// The dated file listed with the same digest as `latest` (`AlmaLinux-9-GenericCloud-latest…`
+/// → `AlmaLinux-9-GenericCloud-9.8-20260526…`): same text before and after `latest`.
+pub(super) fn pinned_name(sums: &ChecksumFile, latest: &str, digest: &Digest) -> Option<String> {
+    let (before, after) = latest.split_once("latest")?;
+    sums.entries
+        .iter()
+        .map(|e| (file_name(&e.file_name), &e.digest))
+        .filter(|(name, d)| {
+            *d == digest
+                && *name != latest
+                && name.starts_with(before)
+                && name.ends_with(after)
+                && DATE.is_match(name)
+        })
+        .map(|(name, _)| name)
+        .max_by(|a, b| compare(a, b))
+        .map(str::to_owned)
+}
+
+/// `YYYYMMDD` in a file name.
+pub(super) fn date_in(name: &str) -> Option<String> {
+    DATE.captures(name).map(|c| c[1].to_owned())
+}
+
+/// `YYYYMMDD` of an HTTP date (`Tue, 26 May 2026 08:00:00 GMT`).
+fn http_date(value: &str) -> Option<String> {
+    let parsed = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    Some(parsed.format("%Y%m%d").to_string())
+}
+
+pub(super) async fn discover(
+    fetcher: &Fetcher,
+    definition: &Definition,
+) -> Result<Vec<NewVersion>, SourceError> {
+    let (Some(latest_url), Some(sums_url)) = (
+        definition.latest_url.as_deref(),
+        definition.latest_checksum_url.as_deref(),
+    ) else {
+        return Err(SourceError::NoBase(
+            "a generic upstream needs `latest_url` and `latest_checksum_url`".into(),
+        ));
+    };
+    let text = fetcher.text(sums_url).await?;
+    let sums = ChecksumFile::parse(&text, Some(file_name(sums_url))).map_err(|source| {
+        SourceError::Sums {
+            url: sums_url.to_owned(),
+            source,
+        }
+    })?;
+    let latest = file_name(latest_url);
+    let entry = sums.find(latest).ok_or_else(|| SourceError::NotListed {
+        url: sums_url.to_owned(),
+        file: latest.to_owned(),
+    })?;
+    let pinned = pinned_name(&sums, latest, &entry.digest);
+    let url = match &pinned {
+        Some(name) => format!("{}{name}", &latest_url[..latest_url.len() - latest.len()]),
+        None => latest_url.to_owned(),
+    };
+    let date = match pinned.as_deref().and_then(date_in) {
+        Some(date) => date,
+        None => fetcher
+            .last_modified(&url)
+            .await?
+            .as_deref()
+            .and_then(http_date)
+            .ok_or_else(|| SourceError::Unexpected {
+                url: url.clone(),
+                message: "no date in the file name and no Last-Modified header".into(),
+            })?,
+    };
+    let style = Style::of(newest(definition).map(|v| v.version.as_str()));
+    let dated = Dated {
+        folder: date.clone(),
+        date,
+    };
+    Ok(vec![NewVersion {
+        version: style.version(&dated),
+        url,
+        checksum: entry.digest.to_string(),
+        build_date: dashed(&dated.date),
+        sums_url: None,
+    }])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> ChecksumFile {
+        let path = format!(
+            "{}/../shared/fixtures/upstream/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        ChecksumFile::parse(&text, Some(file_name(&path))).unwrap()
+    }
+
+    #[test]
+    fn almalinux_latest_is_pinned_to_its_dated_twin() {
+        let sums = fixture("almalinux9/CHECKSUM");
+        let latest = "AlmaLinux-9-GenericCloud-latest.x86_64.qcow2";
+        let digest = &sums.find(latest).unwrap().digest;
+        let pinned = pinned_name(&sums, latest, digest).unwrap();
+        assert_eq!(pinned, "AlmaLinux-9-GenericCloud-9.8-20260526.x86_64.qcow2");
+        assert_eq!(date_in(&pinned).as_deref(), Some("20260526"));
+    }
+
+    #[test]
+    fn rocky_has_no_dated_twin() {
+        let sums = fixture("rocky9/CHECKSUM");
+        let latest = "Rocky-9-GenericCloud.latest.x86_64.qcow2";
+        let digest = &sums.find(latest).unwrap().digest;
+        assert_eq!(pinned_name(&sums, latest, digest), None);
+        assert_eq!(date_in(latest), None);
+        assert_eq!(
+            http_date("Tue, 26 May 2026 08:00:00 GMT").as_deref(),
+            Some("20260526")
+        );
+    }
+}

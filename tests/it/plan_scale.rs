@@ -1,0 +1,156 @@
+//! `plan` at scale: observing 1,000 images costs list pages, not requests per definition.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use chrono::Utc;
+use futures::{StreamExt, stream};
+use image_manager::glance::{GlanceClient, NewImage};
+use image_manager::plan::{Prune, Reason, render};
+
+use crate::plan::{definition, plan_cli, plan_with, write_catalog};
+use crate::sandbox::{self, list_pages, unique_name};
+
+/// Every scale-test image carries this tag, so a later run can find the remains of a crash.
+const SCALE_TAG: &str = "it-plan-scale";
+const SCALE_IMAGES: usize = 1000;
+const SCALE_IN_FLIGHT: usize = 16;
+
+/// Deletes the scale images it holds, also when the test panics (like `sandbox::Cleanup`,
+/// but concurrently: a thousand sequential deletes take too long).
+#[derive(Default)]
+struct ScaleImages(Arc<Mutex<Vec<String>>>);
+
+impl ScaleImages {
+    async fn delete_all(&self, client: &GlanceClient) -> usize {
+        let ids = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
+        delete_concurrently(client, ids).await
+    }
+}
+
+impl Drop for ScaleImages {
+    fn drop(&mut self) {
+        let ids = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
+        if ids.is_empty() {
+            return;
+        }
+        let cleaner = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().expect("cleanup runtime");
+            runtime.block_on(async {
+                let client = sandbox::admin().await;
+                delete_concurrently(&client, ids).await;
+            });
+        });
+        let _ = cleaner.join();
+    }
+}
+
+async fn delete_concurrently(client: &GlanceClient, ids: Vec<String>) -> usize {
+    stream::iter(ids)
+        .map(|id| async move { client.delete(&id).await.is_ok() })
+        .buffer_unordered(SCALE_IN_FLIGHT)
+        .filter(|ok| futures::future::ready(*ok))
+        .count()
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn observing_1000_images_costs_list_pages_not_definitions() {
+    let client = sandbox::admin().await;
+    // Remains of a crashed earlier run (older than two hours, so parallel runs are safe).
+    let stale: Vec<String> = client
+        .list_images()
+        .await
+        .unwrap()
+        .images
+        .into_iter()
+        .filter(|i| i.has_tag(SCALE_TAG))
+        .filter(|i| {
+            i.created_at
+                .is_some_and(|t| Utc::now() - t > chrono::TimeDelta::hours(2))
+        })
+        .map(|i| i.id)
+        .collect();
+    delete_concurrently(&client, stale).await;
+
+    let run_tag = unique_name("scale");
+    let images = ScaleImages::default();
+    let started = Instant::now();
+    let results: Vec<_> = stream::iter(0..SCALE_IMAGES)
+        .map(|i| {
+            let mut image = NewImage::new(&format!("{run_tag}-{i:04}"), "raw");
+            image.tags = vec![SCALE_TAG.into(), run_tag.clone()];
+            image
+                .properties
+                .insert("image_name".into(), format!("{run_tag}-d{i:04}"));
+            image
+                .properties
+                .insert("internal_version".into(), "1".into());
+            let (client, images) = (&client, &images);
+            async move {
+                let created = client.create_image(&image).await?;
+                images.0.lock().unwrap().push(created.id);
+                Ok::<_, image_manager::glance::Error>(())
+            }
+        })
+        .buffer_unordered(SCALE_IN_FLIGHT)
+        .collect()
+        .await;
+    let create_time = started.elapsed();
+    assert!(
+        results.iter().all(Result::is_ok),
+        "{:?}",
+        results.iter().find(|r| r.is_err())
+    );
+
+    let started = Instant::now();
+    let calls_before = client.api_calls();
+    let observed = client.list_images().await.unwrap();
+    let (list_calls, list_time) = (client.api_calls() - calls_before, started.elapsed());
+    let ours = observed.tagged(&run_tag).count();
+    assert_eq!(ours, SCALE_IMAGES);
+    assert_eq!(list_calls as usize, list_pages(&observed.images));
+
+    // The whole plan pipeline with 1 and with 50 definitions: the same requests.
+    let mut figures = Vec::new();
+    for definitions in [1, 50] {
+        let catalog: Vec<String> = (0..definitions)
+            .map(|i| definition(&format!("{run_tag}-d{i:04}"), &["1"], "forever", ""))
+            .collect();
+        let (_dir, path) = write_catalog(&catalog);
+        let fresh = sandbox::admin().await;
+        let before = fresh.api_calls();
+        let plan = plan_with(&fresh, &path, &run_tag, Prune::None).await;
+        let calls = fresh.api_calls() - before;
+        // Each definition found its (queued) image: the plan cleans it up and recreates it.
+        let leftovers = plan
+            .steps
+            .iter()
+            .filter(|s| matches!(s.reason, Reason::Leftover { .. }))
+            .count();
+        assert_eq!(leftovers, definitions, "{}", render::summary_line(&plan));
+        let (code, _, err) = plan_cli(&path, &["--cloud", "admin", "--tag", &run_tag], &[]);
+        assert_eq!(code, 0, "{err}");
+        let cli_calls: u64 = err
+            .lines()
+            .find_map(|l| l.split(" images observed in ").nth(1))
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no API-call count in the log: {err}"));
+        figures.push((definitions, calls, cli_calls));
+    }
+    let started = Instant::now();
+    let deleted = images.delete_all(&client).await;
+    println!(
+        "scale: created {SCALE_IMAGES} images in {create_time:.1?} ({SCALE_IN_FLIGHT} in flight); \
+         listed {} images in {list_time:.1?} with {list_calls} requests (= list pages); \
+         plan API calls (definitions, library, CLI): {figures:?}; deleted {deleted} in {:.1?}",
+        observed.images.len(),
+        started.elapsed()
+    );
+    let (_, calls_1, cli_1) = figures[0];
+    let (_, calls_50, cli_50) = figures[1];
+    assert_eq!(calls_1, calls_50, "requests grew with the definitions");
+    assert_eq!(cli_1, cli_50, "requests grew with the definitions (CLI)");
+    assert!(calls_1 >= 2, "{figures:?}");
+}
