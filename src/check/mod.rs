@@ -17,6 +17,7 @@
 mod dates;
 mod modules;
 mod recency;
+mod regression;
 mod scs0102;
 mod scs0104;
 #[cfg(test)]
@@ -35,6 +36,7 @@ use serde::Serialize;
 use crate::desired::DesiredState;
 use crate::glance::{ObservedState, Visibility};
 pub use modules::{Module, ModuleReport, Report, TestcaseReport, evaluate, run};
+pub use regression::{Regression, after, regressions};
 
 /// One image as the official checks see it: the fields they read, nothing else.
 #[derive(Clone, Debug, PartialEq, Serialize)]

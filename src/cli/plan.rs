@@ -13,6 +13,7 @@ use chrono::Utc;
 use super::Exit;
 use super::args::{OutputFormat, PlanArgs};
 use crate::catalog::Catalog;
+use crate::check;
 use crate::desired::{self, DesiredState};
 use crate::glance::{self, ConnectOptions, GlanceClient, ObservedState};
 use crate::plan::{self, Plan, Policy, json, render};
@@ -30,6 +31,9 @@ pub async fn run(args: &PlanArgs) -> anyhow::Result<Exit> {
         .iter()
         .map(|state| plan::plan(&desired, state, &policy))
         .collect();
+    for state in &observed {
+        warn_scs_regressions(state, &desired, &policy.managed_tag);
+    }
     print(&plans, args.output).context("writing the plan to stdout")?;
     let changes = plans.iter().any(|p| !p.is_empty());
     Ok(if changes && args.detailed_exitcode {
@@ -86,6 +90,22 @@ async fn observe_cloud(cloud: Option<&str>) -> anyhow::Result<ObservedState> {
         client.api_calls()
     );
     Ok(observed)
+}
+
+/// Warns (stderr) about SCS main testcases that pass now and would fail once Glance matches
+/// the catalog, so an operator hears it before the certification run does.
+fn warn_scs_regressions(observed: &ObservedState, desired: &DesiredState, managed_tag: &str) {
+    let now = Utc::now();
+    let before = check::Images::from_observed(observed);
+    let after = check::after(observed, desired, managed_tag, now);
+    for regression in check::regressions(&before, &after, now) {
+        tracing::warn!(
+            "cloud {}: after this plan, SCS testcase {} would fail (it passes now): {}",
+            observed.cloud,
+            regression.testcase,
+            regression.messages.join("; ")
+        );
+    }
 }
 
 /// Names the cloud in an error, unless the error already does (or is about configuration).

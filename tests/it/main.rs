@@ -12,6 +12,8 @@ mod upstream_faults;
 mod plan;
 // `plan` at scale: 1,000 images, API calls counted.
 mod plan_scale;
+// `plan` warns before it breaks an SCS main testcase.
+mod plan_scs;
 // `image-manager update` against local upstream layouts: golden files, diff, keep-versions.
 mod update;
 // `image-manager check` (SCS scs-0102 / scs-0104) against the sandbox and offline on images.d.

@@ -60,7 +60,7 @@ pub(crate) fn write_catalog(definitions: &[String]) -> (TempDir, PathBuf) {
     (dir, path)
 }
 
-fn resolve(path: &Path, tag: &str) -> DesiredState {
+pub(crate) fn resolve(path: &Path, tag: &str) -> DesiredState {
     let loaded = catalog::load(&[path.to_path_buf()]).unwrap();
     assert!(!loaded.has_errors(), "{:#?}", loaded.diagnostics);
     let options = desired::Options {
@@ -71,7 +71,11 @@ fn resolve(path: &Path, tag: &str) -> DesiredState {
     desired::resolve(&loaded.catalog, &options)
 }
 
-fn desired_image<'a>(state: &'a DesiredState, definition: &str, version: &str) -> &'a DesiredImage {
+pub(crate) fn desired_image<'a>(
+    state: &'a DesiredState,
+    definition: &str,
+    version: &str,
+) -> &'a DesiredImage {
     state
         .definitions
         .iter()
@@ -83,7 +87,7 @@ fn desired_image<'a>(state: &'a DesiredState, definition: &str, version: &str) -
 // ------------------------------------------------------------------ glance ----
 
 /// The image `apply` would leave behind for `desired`: every attribute as desired.
-fn exact(desired: &DesiredImage) -> NewImage {
+pub(crate) fn exact(desired: &DesiredImage) -> NewImage {
     let mut image = NewImage::new(&desired.name, desired.disk_format.as_str());
     image.visibility = Visibility::from(desired.visibility.as_str());
     image.os_hidden = desired.hidden;
@@ -96,7 +100,11 @@ fn exact(desired: &DesiredImage) -> NewImage {
 }
 
 /// Creates an image and uploads a few bytes of raw data: it is `active`.
-async fn create_active(client: &GlanceClient, cleanup: &Cleanup, image: &NewImage) -> String {
+pub(crate) async fn create_active(
+    client: &GlanceClient,
+    cleanup: &Cleanup,
+    image: &NewImage,
+) -> String {
     let id = create_queued(client, cleanup, image).await;
     let data = stream::iter([Ok::<_, std::io::Error>(Bytes::from(vec![0u8; 4096]))]);
     client.upload(&id, data).await.unwrap();

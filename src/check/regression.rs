@@ -1,0 +1,156 @@
+//! SCS testcases a plan would break: the checks on Glance as it is and as it would be.
+//!
+//! `plan` (and later `apply`) warn before a change makes a main testcase fail that passes
+//! today — e.g. two visible `generic` images of one distro after a rotation without `hidden`
+//! or `oldgeneric`. Failures that exist already are `check`'s business, not the plan's, so
+//! only new failures are reported.
+
+use chrono::{DateTime, Utc};
+
+use super::{Images, Module, Origin, Verdict, run};
+use crate::desired::{DesiredState, Retention, properties};
+use crate::glance::ObservedState;
+
+/// A main testcase that passes now and would not after the plan, with what it would say.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Regression {
+    pub testcase: String,
+    pub messages: Vec<String>,
+}
+
+/// The images the official checks would see once Glance matches `desired`: every listed
+/// image except the managed ones of the desired definitions, plus what those definitions
+/// want (prunable versions excluded: `--prune none` keeps them as they are, visible or not).
+pub fn after(
+    observed: &ObservedState,
+    desired: &DesiredState,
+    managed_tag: &str,
+    now: DateTime<Utc>,
+) -> Images {
+    let replaced = |image: &crate::glance::ObservedImage| {
+        image.has_tag(managed_tag)
+            && image
+                .property(properties::IMAGE_NAME)
+                .is_some_and(|name| desired.definitions.iter().any(|d| d.name == name))
+    };
+    let kept = ObservedState {
+        cloud: observed.cloud.clone(),
+        images: observed
+            .images
+            .iter()
+            .filter(|i| !replaced(i))
+            .cloned()
+            .collect(),
+    };
+    let mut wanted = desired.clone();
+    for definition in &mut wanted.definitions {
+        definition
+            .images
+            .retain(|i| i.retention != Retention::Prunable);
+    }
+    let mut images = Images::from_observed(&kept);
+    images
+        .images
+        .extend(Images::from_desired(&wanted, now).images);
+    images.origin = Origin::Glance;
+    images
+}
+
+/// Main testcases of every module that pass on `before` and fail or abort on `after`.
+pub fn regressions(before: &Images, after: &Images, now: DateTime<Utc>) -> Vec<Regression> {
+    let then = run(Module::ALL, before, now);
+    let next = run(Module::ALL, after, now);
+    let main: Vec<&String> = next.modules.iter().flat_map(|m| &m.main).collect();
+    let mut out: Vec<Regression> = next
+        .testcases
+        .iter()
+        .filter(|t| main.contains(&&t.id) && t.verdict != Verdict::Pass)
+        .filter(|t| {
+            then.testcase(&t.id)
+                .is_some_and(|b| b.verdict == Verdict::Pass)
+        })
+        .map(|t| Regression {
+            testcase: t.id.clone(),
+            messages: t.diagnostics.iter().map(|d| d.message.clone()).collect(),
+        })
+        .collect();
+    out.dedup_by(|a, b| a.testcase == b.testcase);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desired;
+    use crate::glance::{ObservedImage, Visibility};
+
+    const CATALOG: &str = r#"images:
+  - name: Ubuntu 24.04
+    format: qcow2
+    login: ubuntu
+    min_disk: 8
+    min_ram: 512
+    visibility: public
+    meta:
+      architecture: x86_64
+      os_distro: ubuntu
+      os_version: '24.04'
+      os_purpose: generic
+      replace_frequency: never
+      provided_until: none
+      uuid_validity: forever
+    ON_ROTATE
+    versions:
+      - {version: '20260101', url: 'https://cloud-images.ubuntu.com/noble/20260101/x.img', checksum: 'sha256:AAAA', build_date: 2026-01-01}
+      - {version: '20260201', url: 'https://cloud-images.ubuntu.com/noble/20260201/x.img', checksum: 'sha256:AAAA', build_date: 2026-02-01}
+"#;
+
+    fn desired(on_rotate: &str) -> DesiredState {
+        let text = CATALOG
+            .replace("AAAA", &"a".repeat(64))
+            .replace("    ON_ROTATE\n", on_rotate);
+        desired::from_text(
+            &text,
+            &desired::Options {
+                managed_tag: "managed".into(),
+                filter: None,
+                today: Utc::now().date_naive(),
+            },
+        )
+    }
+
+    #[test]
+    fn a_rotation_that_leaves_two_visible_generic_images_is_a_regression() {
+        let now = Utc::now();
+        let current = ObservedImage::test("Ubuntu 24.04")
+            .with_visibility(Visibility::Public)
+            .with_tag("managed");
+        let before = Images::from_observed(&ObservedState {
+            cloud: "c".into(),
+            images: vec![current.clone()],
+        });
+        // on_rotate keeps the old image generic: the uniqueness rule (v2 main) breaks.
+        let keep_generic = desired("    on_rotate:\n      meta:\n        os_purpose: generic\n");
+        let observed = ObservedState {
+            cloud: "c".into(),
+            images: vec![current],
+        };
+        let after_plan = after(&observed, &keep_generic, "managed", now);
+        let found = regressions(&before, &after_plan, now);
+        assert!(
+            found
+                .iter()
+                .any(|r| r.testcase == "scs-0102-os_purpose-uniqueness"),
+            "{found:#?}"
+        );
+        // The default (oldgeneric) breaks nothing.
+        let after_default = after(&observed, &desired(""), "managed", now);
+        let found = regressions(&before, &after_default, now);
+        assert!(
+            !found
+                .iter()
+                .any(|r| r.testcase == "scs-0102-os_purpose-uniqueness"),
+            "{found:#?}"
+        );
+    }
+}
