@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use image_manager::glance::{
-    ConnectOptions, Error, GlanceClient, ImageStatus, ImportMethod, NewImage, PatchOp, Visibility,
-    conditions,
+    ConnectOptions, Error, GlanceClient, ImageStatus, ImportMethod, NewImage, ObservedImage,
+    PatchOp, Visibility, conditions,
 };
 use sha2::{Digest, Sha512};
 
@@ -186,24 +186,8 @@ async fn web_download_import_from_local_server() {
     let expected = hex::encode(Sha512::digest(&qcow2));
     let base = serve_image(qcow2.clone()).await;
 
-    let created = client
-        .create_image(&new_image("web", "qcow2"))
-        .await
-        .unwrap();
-    cleanup.track(&created.id);
-    client
-        .import(
-            &created.id,
-            &ImportMethod::WebDownload {
-                uri: format!("{base}/image"),
-            },
-        )
-        .await
-        .unwrap();
-    let active = client
-        .wait_for(&created.id, conditions::is_active(), ACTIVE_TIMEOUT)
-        .await
-        .unwrap();
+    let (_, outcome) = web_download(&client, &cleanup, "web", &format!("{base}/image")).await;
+    let active = outcome.unwrap();
     assert_eq!(active.os_hash_value, Some(expected));
     assert_eq!(active.size, Some(qcow2.len() as u64));
     assert_eq!(active.virtual_size, Some(virtual_size));
@@ -215,29 +199,13 @@ async fn failed_web_download_is_reported() {
     let client = sandbox::admin().await;
     let cleanup = Cleanup::new();
     let base = serve_image(Vec::new()).await;
-    let created = client
-        .create_image(&new_image("web404", "qcow2"))
-        .await
-        .unwrap();
-    cleanup.track(&created.id);
-    client
-        .import(
-            &created.id,
-            &ImportMethod::WebDownload {
-                uri: format!("{base}/missing"),
-            },
-        )
-        .await
-        .unwrap();
-    let err = client
-        .wait_for(&created.id, conditions::is_active(), ACTIVE_TIMEOUT)
-        .await
-        .unwrap_err();
+    let (id, outcome) = web_download(&client, &cleanup, "web404", &format!("{base}/missing")).await;
+    let err = outcome.unwrap_err();
     assert!(matches!(err, Error::WaitFailed { .. }), "{err}");
     // Glance marks the image failed slightly before it closes the task.
     let mut tasks = Vec::new();
     for _ in 0..60 {
-        tasks = client.image_tasks(&created.id).await.unwrap();
+        tasks = client.image_tasks(&id).await.unwrap();
         if tasks.iter().any(|t| t.status == "failure") {
             break;
         }
@@ -485,4 +453,27 @@ async fn token_auth_type_works_and_stays_secret() {
     let err = GlanceClient::connect(&opts("bad")).await.unwrap_err();
     assert!(matches!(err, Error::Auth { .. }), "{err:?}");
     assert!(!format!("{err} {err:?}").contains(&wrong));
+}
+
+/// Creates a qcow2 image and has Glance import `uri` into it (web-download); returns the
+/// image id and the outcome of waiting for it to become active.
+async fn web_download(
+    client: &GlanceClient,
+    cleanup: &Cleanup,
+    label: &str,
+    uri: &str,
+) -> (String, Result<ObservedImage, Error>) {
+    let created = client
+        .create_image(&new_image(label, "qcow2"))
+        .await
+        .unwrap();
+    cleanup.track(&created.id);
+    let method = ImportMethod::WebDownload {
+        uri: uri.to_owned(),
+    };
+    client.import(&created.id, &method).await.unwrap();
+    let outcome = client
+        .wait_for(&created.id, conditions::is_active(), ACTIVE_TIMEOUT)
+        .await;
+    (created.id, outcome)
 }
