@@ -90,14 +90,6 @@ impl Catalog {
         }
     }
 
-    /// The text written at a value, e.g. to quote it in a message.
-    pub fn raw(&self, origin: Origin, relative: &str) -> &str {
-        let file = &self.files[origin.file];
-        file.map
-            .value(&pointer_of(origin, relative))
-            .map_or("", |pos| pos.raw(&file.text))
-    }
-
     fn location(&self, origin: Origin, pos: node::Pos) -> Location {
         Location {
             file: self.files[origin.file].path.clone(),
