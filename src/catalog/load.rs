@@ -134,7 +134,7 @@ fn add_file(
             }
         }
     }
-    catalog.files.push(SourceFile { path, text, map });
+    catalog.files.push(SourceFile { path, map });
 }
 
 /// Loads catalog text as if read from `name` (for tests of later stages).

@@ -31,11 +31,10 @@ pub use schema::SCHEMA_TEXT;
 /// The default catalog location, relative to the working directory.
 pub const DEFAULT_PATH: &str = "images.d";
 
-/// One loaded catalog file: its text and where each value sits in it.
+/// One loaded catalog file and where each value sits in it.
 #[derive(Debug)]
 pub struct SourceFile {
     pub path: PathBuf,
-    text: String,
     map: node::SourceMap,
 }
 
