@@ -19,7 +19,11 @@ port="${DEMO_UPSTREAM_PORT:-8787}"
 upstream_pid_file="$demo/upstream.pid"
 started_sandbox=false
 
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+if [[ -t 1 ]]; then
+  step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+else
+  step() { printf '\n== %s\n' "$*"; }
+fi
 
 stop_upstream() {
   [[ -f "$upstream_pid_file" ]] || return 0
