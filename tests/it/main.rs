@@ -18,3 +18,5 @@ mod plan_scs;
 mod update;
 // `image-manager check` (SCS scs-0102 / scs-0104) against the sandbox and offline on images.d.
 mod check;
+// `transfer` against the upstream mirror: downloads, resume, retries, decompression, checksums.
+mod transfer;

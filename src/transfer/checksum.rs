@@ -1,0 +1,133 @@
+//! Resolving a catalog's [`Checksum`] to the one [`Digest`] a download is verified against.
+//!
+//! Most catalogs point at the sums file a distribution publishes instead of pinning a digest, so
+//! the expected digest has to be fetched before the image. Parsing belongs to
+//! [`crate::catalog::checksums`] (pure, fuzzed); this module only fetches, with the same
+//! [`Fetcher`] (timeouts, retries, redaction) as the image itself, and caps the size: a real
+//! checksum file is a few KiB, so a large answer means a wrong URL (an image, an HTML mirror
+//! listing) and is refused before it is read into memory.
+
+use bytes::BytesMut;
+use futures::StreamExt;
+
+use super::fetch::Fetcher;
+use super::{Error, redact};
+use crate::catalog::checksums::{ChecksumFile, Digest};
+use crate::desired::Checksum;
+
+/// Largest checksum file accepted (Debian's `SHA512SUMS` for a whole release is ~10 KiB).
+pub const MAX_CHECKSUM_FILE: u64 = 1024 * 1024;
+
+/// The digest `checksum` stands for: inline as is, else read from its file.
+pub async fn resolve(fetcher: &Fetcher, checksum: &Checksum) -> Result<Digest, Error> {
+    match checksum {
+        Checksum::Inline { digest } => Ok(digest.clone()),
+        Checksum::File { url } => {
+            let file = fetch_checksums(fetcher, url).await?;
+            let entry = file.single().ok_or_else(|| Error::ChecksumEntry {
+                url: redact(url),
+                wanted: None,
+            })?;
+            Ok(entry.digest.clone())
+        }
+        Checksum::Sums { url, file_name } => {
+            let file = fetch_checksums(fetcher, url).await?;
+            let entry = file.find(file_name).ok_or_else(|| Error::ChecksumEntry {
+                url: redact(url),
+                wanted: Some(file_name.clone()),
+            })?;
+            Ok(entry.digest.clone())
+        }
+        Checksum::Missing => Err(Error::NoChecksum),
+    }
+}
+
+/// Fetches and parses the checksum file at `url`.
+async fn fetch_checksums(fetcher: &Fetcher, url: &str) -> Result<ChecksumFile, Error> {
+    let text = fetch_small(fetcher, url, MAX_CHECKSUM_FILE).await?;
+    let name = url.split(['?', '#']).next().unwrap_or(url);
+    ChecksumFile::parse(&String::from_utf8_lossy(&text), Some(name)).map_err(|source| {
+        Error::ChecksumFile {
+            url: redact(url),
+            source,
+        }
+    })
+}
+
+/// The whole body of `url`, refused once it exceeds `limit` bytes.
+async fn fetch_small(fetcher: &Fetcher, url: &str, limit: u64) -> Result<BytesMut, Error> {
+    let too_large = || Error::TooLarge {
+        url: redact(url),
+        limit,
+    };
+    let mut download = fetcher.open(url).await?;
+    if download.length().is_some_and(|length| length > limit) {
+        return Err(too_large());
+    }
+    let mut body = BytesMut::new();
+    while let Some(chunk) = download.next().await {
+        body.extend_from_slice(&chunk?);
+        if body.len() as u64 > limit {
+            return Err(too_large());
+        }
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::checksums::Algorithm;
+    use crate::transfer::fetch::FetchOptions;
+
+    fn fetcher() -> Fetcher {
+        Fetcher::new(&FetchOptions::default()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn inline_is_returned_and_missing_is_an_error() {
+        let digest = Digest::new(Algorithm::Md5, &"ab".repeat(16)).unwrap();
+        let inline = Checksum::Inline {
+            digest: digest.clone(),
+        };
+        assert_eq!(resolve(&fetcher(), &inline).await.unwrap(), digest);
+        let error = resolve(&fetcher(), &Checksum::Missing).await.unwrap_err();
+        assert!(matches!(error, Error::NoChecksum));
+    }
+
+    #[tokio::test]
+    async fn local_files_are_read_and_capped() {
+        let dir = tempfile::tempdir().unwrap();
+        let hex = "cd".repeat(32);
+        let sums = dir.path().join("SHA256SUMS");
+        std::fs::write(&sums, format!("{hex} *a.img\n{} *b.img\n", "ef".repeat(32))).unwrap();
+        let url = url::Url::from_file_path(&sums).unwrap().to_string();
+        let checksum = Checksum::Sums {
+            url: url.clone(),
+            file_name: "a.img".into(),
+        };
+        let digest = resolve(&fetcher(), &checksum).await.unwrap();
+        assert_eq!(digest, Digest::new(Algorithm::Sha256, &hex).unwrap());
+        let missing = Checksum::Sums {
+            url: url.clone(),
+            file_name: "c.img".into(),
+        };
+        let error = resolve(&fetcher(), &missing).await.unwrap_err();
+        assert!(error.to_string().ends_with("lists no checksum for `c.img`"));
+        let error = resolve(&fetcher(), &Checksum::File { url })
+            .await
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("more than one digest"),
+            "{error}"
+        );
+
+        let big = dir.path().join("big");
+        std::fs::write(&big, vec![b'a'; MAX_CHECKSUM_FILE as usize + 1]).unwrap();
+        let url = url::Url::from_file_path(&big).unwrap().to_string();
+        let error = resolve(&fetcher(), &Checksum::File { url })
+            .await
+            .unwrap_err();
+        assert!(matches!(error, Error::TooLarge { .. }), "{error:?}");
+    }
+}
