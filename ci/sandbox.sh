@@ -184,7 +184,9 @@ stop_server() {
 }
 
 # start_server NAME PORT VAR=VALUE... : gunicorn in its own session, cwd .sandbox, no inherited
-# lock fd. Writes run/NAME.pid and run/NAME.port.
+# lock fd. Writes run/NAME.pid and run/NAME.port. Keep-alive outlasts reqwest's 90 s pool idle
+# time: with gunicorn's 2 s default, a request sent on a connection the server is just closing
+# fails with "connection reset" (seen under load in the scale test).
 start_server() {
   local name=$1 port=$2
   shift 2
@@ -195,6 +197,7 @@ start_server() {
     cd "$SB"
     exec env "$@" "${setsid_cmd[@]}" "$VENV/bin/gunicorn" \
       --workers 1 --threads 8 --worker-class gthread --timeout 300 --graceful-timeout 5 \
+      --keep-alive 120 \
       --no-control-socket --bind "127.0.0.1:$port" --pythonpath "$CI_SB" \
       --access-logfile "$LOG/$name-access.log" \
       "${name}_wsgi:application"

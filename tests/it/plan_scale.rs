@@ -86,10 +86,23 @@ async fn observing_1000_images_costs_list_pages_not_definitions() {
             image
                 .properties
                 .insert("internal_version".into(), "1".into());
+            // A fixed id makes a retried create idempotent: Glance answers 409 if the
+            // first attempt did land. Retries cover connection resets from the one-worker
+            // sandbox while other tests load it too; they are set-up, not what is tested.
+            image.id = Some(scale_id(&run_tag, i));
             let (client, images) = (&client, &images);
             async move {
-                let created = client.create_image(&image).await?;
-                images.0.lock().unwrap().push(created.id);
+                let mut attempt = 0;
+                loop {
+                    attempt += 1;
+                    match client.create_image(&image).await {
+                        Ok(_) => break,
+                        Err(e) if e.http_status() == Some(409) && attempt > 1 => break,
+                        Err(e) if e.http_status().is_none() && attempt < 4 => continue,
+                        Err(e) => return Err(e),
+                    }
+                }
+                images.0.lock().unwrap().push(image.id.clone().unwrap());
                 Ok::<_, image_manager::glance::Error>(())
             }
         })
@@ -153,4 +166,20 @@ async fn observing_1000_images_costs_list_pages_not_definitions() {
     assert_eq!(calls_1, calls_50, "requests grew with the definitions");
     assert_eq!(cli_1, cli_50, "requests grew with the definitions (CLI)");
     assert!(calls_1 >= 2, "{figures:?}");
+}
+
+/// A UUID for scale image `index` of run `run_tag`: unique per run, the same on a retry.
+fn scale_id(run_tag: &str, index: usize) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    run_tag.hash(&mut hasher);
+    let run = hasher.finish();
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        run >> 32,
+        (run >> 16) & 0xffff,
+        run & 0xfff,
+        (run >> 12) & 0xfff,
+        index
+    )
 }
