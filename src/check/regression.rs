@@ -109,14 +109,7 @@ mod tests {
         let text = CATALOG
             .replace("AAAA", &"a".repeat(64))
             .replace("    ON_ROTATE\n", on_rotate);
-        desired::from_text(
-            &text,
-            &desired::Options {
-                managed_tag: "managed".into(),
-                filter: None,
-                today: Utc::now().date_naive(),
-            },
-        )
+        desired::from_text(&text, &desired::Options::test("managed"))
     }
 
     #[test]

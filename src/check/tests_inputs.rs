@@ -2,7 +2,7 @@
 //! checks, in Glance's order), [`Images::from_desired`] (`check --offline`) and the admin
 //! warning's heuristic.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 
 use super::tests::now;
 use super::*;
@@ -47,11 +47,7 @@ fn from_desired_checks_what_the_catalog_would_publish() {
         url: https://example.org/p.img
         checksum: sha256:ffe6203da54deeb6db5d2a98a83f9ec8e55f149d3f7ba622e1abe5fa966ee3d6
 "#;
-    let options = crate::desired::Options {
-        managed_tag: "managed_by_image_manager".into(),
-        filter: None,
-        today: NaiveDate::from_ymd_opt(2026, 11, 22).unwrap(),
-    };
+    let options = crate::desired::Options::test("managed_by_image_manager");
     let desired = crate::desired::from_text(text, &options);
     let images = Images::from_desired(&desired, now());
     assert_eq!(images.origin, Origin::Catalog);

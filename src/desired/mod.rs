@@ -249,6 +249,18 @@ fn last_segment(url: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
+#[cfg(test)]
+impl Options {
+    /// Options for tests: the given tag, no filter, retention evaluated on 2026-11-22.
+    pub(crate) fn test(managed_tag: &str) -> Options {
+        Options {
+            managed_tag: managed_tag.to_owned(),
+            filter: None,
+            today: NaiveDate::from_ymd_opt(2026, 11, 22).expect("a valid date"),
+        }
+    }
+}
+
 /// Resolves catalog text that must be free of errors (for tests of this and later stages).
 #[cfg(test)]
 pub(crate) fn from_text(text: &str, options: &Options) -> DesiredState {

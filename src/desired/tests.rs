@@ -1,15 +1,9 @@
 //! Table tests of `desired::resolve`: catalog text in, desired images out.
 
-use chrono::NaiveDate;
-
 use super::*;
 
 fn options() -> Options {
-    Options {
-        managed_tag: "managed_by_image_manager".into(),
-        filter: None,
-        today: NaiveDate::from_ymd_opt(2026, 11, 22).unwrap(),
-    }
+    Options::test("managed_by_image_manager")
 }
 
 const UBUNTU: &str = r#"images:

@@ -1,6 +1,6 @@
 //! Table tests of the planner: catalog text + crafted Glance images in, steps out.
 
-use chrono::{NaiveDate, TimeZone, Utc};
+use chrono::{TimeZone, Utc};
 
 use super::*;
 use crate::desired::{self, DesiredImage};
@@ -9,14 +9,7 @@ use crate::glance::{ObservedImage, Visibility};
 const TAG: &str = "managed_by_image_manager";
 
 fn desired_from(text: &str) -> DesiredState {
-    desired::from_text(
-        text,
-        &desired::Options {
-            managed_tag: TAG.into(),
-            filter: None,
-            today: NaiveDate::from_ymd_opt(2026, 11, 22).unwrap(),
-        },
-    )
+    desired::from_text(text, &desired::Options::test(TAG))
 }
 
 /// A catalog with one multi definition; `UUID` and `VERSIONS` are filled in per test.
