@@ -143,11 +143,18 @@ EOF
 step "image-manager validate"
 "$im" validate --images "$demo/images.d"
 
-step "image-manager plan (read-only: what apply would do in the member's project)"
+step "image-manager plan (read-only: what apply will do in the member's project)"
 "$im" plan --cloud member --images "$demo/images.d"
 
-step "the sandbox Glance, as the member sees it (plan changed nothing)"
-"$root/.sandbox/venv/bin/openstack" --os-cloud member image list -f value -c ID -c Name -c Status
+step "image-manager apply (stream, verify, publish)"
+"$im" apply --cloud member --images "$demo/images.d"
+
+step "the sandbox Glance, as the member sees it"
+"$root/.sandbox/venv/bin/openstack" --os-cloud member image list --long \
+  -c ID -c Name -c Status -c Visibility -c Size -f table
+
+step "image-manager plan again: nothing left to do (exit 0 with --detailed-exitcode)"
+"$im" plan --cloud member --images "$demo/images.d" --detailed-exitcode
 
 step "done"
 echo "catalog: $demo/images.d/demo.yaml   upstream: $base   clouds.yaml: $OS_CLIENT_CONFIG_FILE"

@@ -3,6 +3,7 @@
 //! Data flows one way: catalog → desired → (observed) → plan (pure) → apply → report. Each
 //! stage is a module named after its domain; only `glance` talks to Keystone/Glance.
 
+pub mod apply;
 pub mod catalog;
 pub mod check;
 pub mod cli;

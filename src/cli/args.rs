@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use regex::Regex;
 
+use crate::catalog::Method;
 use crate::plan::Prune;
 
 /// Keeps OpenStack Glance in line with declarative YAML image catalogs.
@@ -40,6 +41,9 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Show what `apply` would change in Glance: read-only (Keystone + one Glance listing).
     Plan(PlanArgs),
+    /// Reconcile Glance with the catalog: stream and verify new images, correct drift,
+    /// rotate, prune as --prune allows. Prints the plan, then each step's outcome.
+    Apply(ApplyArgs),
     /// SCS compliance (scs-0102 image metadata, scs-0104 standard images) of a cloud's public
     /// images, or of the catalog with --offline: the official testcases, PASS/FAIL/ABORT.
     Check(CheckArgs),
@@ -71,8 +75,9 @@ impl ValidateArgs {
     }
 }
 
+/// What `plan` and `apply` reconcile: which catalog, which clouds, which images.
 #[derive(Debug, Args)]
-pub struct PlanArgs {
+pub struct Selection {
     /// Catalog file or directory (repeatable); default: images.d/.
     #[arg(long = "images", value_name = "PATH")]
     pub images: Vec<PathBuf>,
@@ -87,9 +92,22 @@ pub struct PlanArgs {
     /// openstack-image-manager managed.
     #[arg(long, value_name = "TAG", default_value = DEFAULT_MANAGED_TAG)]
     pub tag: String,
-    /// What to plan for images past their retention (`uuid_validity`).
+    /// What to do with images past their retention (`uuid_validity`).
     #[arg(long, value_enum, default_value_t = Prune::None)]
     pub prune: Prune,
+}
+
+impl Selection {
+    /// Every path given, or the default catalog directory.
+    pub fn catalog_paths(&self) -> Vec<PathBuf> {
+        or_default_catalog(self.images.clone())
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub selection: Selection,
     /// Output format of the plan.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
@@ -98,11 +116,26 @@ pub struct PlanArgs {
     pub detailed_exitcode: bool,
 }
 
-impl PlanArgs {
-    /// Every path given, or the default catalog directory.
-    pub fn catalog_paths(&self) -> Vec<PathBuf> {
-        or_default_catalog(self.images.clone())
-    }
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+    /// Output: the plan and one line per step (text), or only the report at the end (json).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Steps (and transfers) at once, across clouds.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel: u16,
+    /// How new images get their bytes, for every image (default: each version's `method`,
+    /// where `auto` uses glance-direct when the cloud offers it, else upload).
+    #[arg(long, value_name = "METHOD", value_parser = parse_method)]
+    pub method: Option<Method>,
+    /// Allow the deletes `--prune delete` plans (asked interactively on a terminal).
+    #[arg(long)]
+    pub yes: bool,
+    /// Seconds an import may take once the bytes are in, before it counts as stuck.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
+    pub import_timeout: u64,
 }
 
 /// The managed tag when `--tag` is not given.
@@ -118,6 +151,11 @@ fn or_default_catalog(paths: Vec<PathBuf>) -> Vec<PathBuf> {
 
 fn parse_regex(s: &str) -> Result<Regex, regex::Error> {
     Regex::new(s)
+}
+
+fn parse_method(s: &str) -> Result<Method, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned()))
+        .map_err(|_| "expected one of: auto, glance-direct, upload, web-download".to_owned())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -177,11 +215,11 @@ mod tests {
     #[test]
     fn plan_defaults() {
         let args = plan_args(&[]).unwrap();
-        assert_eq!(args.catalog_paths(), [PathBuf::from("images.d")]);
-        assert!(args.clouds.is_empty());
-        assert!(args.filter.is_none());
-        assert_eq!(args.tag, "managed_by_image_manager");
-        assert_eq!(args.prune, Prune::None);
+        assert_eq!(args.selection.catalog_paths(), [PathBuf::from("images.d")]);
+        assert!(args.selection.clouds.is_empty());
+        assert!(args.selection.filter.is_none());
+        assert_eq!(args.selection.tag, "managed_by_image_manager");
+        assert_eq!(args.selection.prune, Prune::None);
         assert_eq!(args.output, OutputFormat::Text);
         assert!(!args.detailed_exitcode);
     }
@@ -209,14 +247,14 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(
-            args.catalog_paths(),
+            args.selection.catalog_paths(),
             [PathBuf::from("a.yaml"), PathBuf::from("b/")]
         );
-        assert_eq!(args.clouds, ["prod", "prod-region2"]);
-        let filter = args.filter.unwrap();
+        assert_eq!(args.selection.clouds, ["prod", "prod-region2"]);
+        let filter = args.selection.filter.unwrap();
         assert!(filter.is_match("Ubuntu 24.04") && !filter.is_match("Debian Ubuntu"));
-        assert_eq!(args.tag, "managed_by_osism");
-        assert_eq!(args.prune, Prune::Deactivate);
+        assert_eq!(args.selection.tag, "managed_by_osism");
+        assert_eq!(args.selection.prune, Prune::Deactivate);
         assert_eq!(args.output, OutputFormat::Json);
         assert!(args.detailed_exitcode);
     }

@@ -1,11 +1,13 @@
 //! The command-line edge: parse arguments, run one pipeline per subcommand, map the outcome
 //! to an exit code. No logic lives here beyond wiring the stages together.
 
+mod apply;
 pub mod args;
 mod check;
 mod exit;
 mod logging;
 mod plan;
+mod progress;
 mod update;
 mod validate;
 
@@ -34,6 +36,9 @@ pub fn main() -> ExitCode {
     let result = match &cli.command {
         args::Command::Validate(args) => validate::run(args),
         args::Command::Plan(args) => runtime().and_then(|rt| rt.block_on(plan::run(args))),
+        args::Command::Apply(args) => {
+            runtime().and_then(|rt| rt.block_on(apply::run(args, cli.global.quiet)))
+        }
         args::Command::Check(args) => check::run(args),
         args::Command::Update(args) => runtime().and_then(|rt| rt.block_on(update::run(args))),
     };

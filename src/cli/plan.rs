@@ -11,7 +11,7 @@ use anyhow::Context;
 use chrono::Utc;
 
 use super::Exit;
-use super::args::{OutputFormat, PlanArgs};
+use super::args::{OutputFormat, PlanArgs, Selection};
 use crate::catalog::Catalog;
 use crate::check;
 use crate::desired::{self, DesiredState};
@@ -20,13 +20,14 @@ use crate::plan::{self, Plan, Policy, json, render};
 
 /// The top-level entry point for `plan`: load, resolve, observe, plan, render.
 pub async fn run(args: &PlanArgs) -> anyhow::Result<Exit> {
-    let catalog = super::valid_catalog(&args.catalog_paths(), "planned")?;
-    let desired = resolve(&catalog, args);
-    let observed = observe(&args.clouds).await?;
-    let policy = Policy {
-        managed_tag: args.tag.clone(),
-        prune: args.prune,
-    };
+    let catalog = super::valid_catalog(&args.selection.catalog_paths(), "planned")?;
+    let desired = resolve(&catalog, &args.selection);
+    let observed: Vec<ObservedState> = connect(&args.selection.clouds)
+        .await?
+        .into_iter()
+        .map(|(_, observed)| observed)
+        .collect();
+    let policy = policy(&args.selection);
     let plans: Vec<Plan> = observed
         .iter()
         .map(|state| plan::plan(&desired, state, &policy))
@@ -44,7 +45,7 @@ pub async fn run(args: &PlanArgs) -> anyhow::Result<Exit> {
 }
 
 /// The desired state of the definitions `--filter` selects, with retention as of today (UTC).
-fn resolve(catalog: &Catalog, args: &PlanArgs) -> DesiredState {
+pub(super) fn resolve(catalog: &Catalog, args: &Selection) -> DesiredState {
     let options = desired::Options {
         managed_tag: args.tag.clone(),
         filter: args.filter.clone(),
@@ -59,9 +60,19 @@ fn resolve(catalog: &Catalog, args: &PlanArgs) -> DesiredState {
     desired
 }
 
-/// One listing per cloud, all clouds at once. No `--cloud`: the cloud `OS_CLOUD` names, or
-/// the `OS_*` variables.
-async fn observe(clouds: &[String]) -> anyhow::Result<Vec<ObservedState>> {
+/// What `--tag` and `--prune` ask of the planner.
+pub(super) fn policy(args: &Selection) -> Policy {
+    Policy {
+        managed_tag: args.tag.clone(),
+        prune: args.prune,
+    }
+}
+
+/// Connects to every cloud and lists it once, all clouds at once. No `--cloud`: the cloud
+/// `OS_CLOUD` names, or the `OS_*` variables.
+pub(super) async fn connect(
+    clouds: &[String],
+) -> anyhow::Result<Vec<(GlanceClient, ObservedState)>> {
     let clouds: Vec<Option<&str>> = if clouds.is_empty() {
         vec![None]
     } else {
@@ -70,7 +81,7 @@ async fn observe(clouds: &[String]) -> anyhow::Result<Vec<ObservedState>> {
     futures::future::try_join_all(clouds.into_iter().map(observe_cloud)).await
 }
 
-async fn observe_cloud(cloud: Option<&str>) -> anyhow::Result<ObservedState> {
+async fn observe_cloud(cloud: Option<&str>) -> anyhow::Result<(GlanceClient, ObservedState)> {
     let options = ConnectOptions {
         cloud: cloud.map(str::to_owned),
         ..ConnectOptions::default()
@@ -89,12 +100,16 @@ async fn observe_cloud(cloud: Option<&str>) -> anyhow::Result<ObservedState> {
         observed.images.len(),
         client.api_calls()
     );
-    Ok(observed)
+    Ok((client, observed))
 }
 
 /// Warns (stderr) about SCS main testcases that pass now and would fail once Glance matches
 /// the catalog, so an operator hears it before the certification run does.
-fn warn_scs_regressions(observed: &ObservedState, desired: &DesiredState, managed_tag: &str) {
+pub(super) fn warn_scs_regressions(
+    observed: &ObservedState,
+    desired: &DesiredState,
+    managed_tag: &str,
+) {
     let now = Utc::now();
     let before = check::Images::from_observed(observed);
     let after = check::after(observed, desired, managed_tag, now);
@@ -119,7 +134,7 @@ fn in_cloud(cloud: &str, error: glance::Error) -> anyhow::Error {
 }
 
 /// Writes the plans to stdout; a closed pipe (`plan | head`) is not an error.
-fn print(plans: &[Plan], output: OutputFormat) -> io::Result<()> {
+pub(super) fn print(plans: &[Plan], output: OutputFormat) -> io::Result<()> {
     let mut stdout = io::stdout().lock();
     let written = match output {
         OutputFormat::Text => {

@@ -13,6 +13,10 @@ use crate::catalog::{Definition, Version, Visibility};
 pub const IMAGE_NAME: &str = "image_name";
 /// Property holding the version string: the other half of a managed image's identity.
 pub const INTERNAL_VERSION: &str = "internal_version";
+/// Set on every image `apply` creates and removed once its bytes are verified: an image that
+/// still carries it (an interrupted run, a web-download nobody checked) is never published and
+/// the next plan deletes it as a leftover, whatever its status.
+pub const UNVERIFIED: &str = "image_manager_unverified";
 
 /// Properties Glance owns or computes; a patch touching them is refused (403) or dangerous.
 pub fn is_reserved(key: &str) -> bool {

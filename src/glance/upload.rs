@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 use tokio::time::Instant;
@@ -138,6 +139,92 @@ impl GlanceClient {
             status.as_u16(),
             message,
         ))
+    }
+}
+
+impl GlanceClient {
+    /// `GET /v2/images/{id}/file`: the stored bytes as a stream, to verify an image Glance
+    /// fetched itself (web-download). Each chunk must arrive within the transfer idle timeout.
+    pub async fn download(
+        &self,
+        id: &str,
+    ) -> Result<BoxStream<'static, Result<Bytes, Error>>, Error> {
+        const OPERATION: &str = "download image data";
+        check_path_segment("image id", id)?;
+        self.ensure_fresh_token().await?;
+        let url = self
+            .image_endpoint()
+            .await?
+            .join(&format!("images/{id}/file"))
+            .map_err(|e| Error::InvalidRequest {
+                message: format!("image data URL: {e}"),
+            })?;
+        let mut headers = self.auth_headers()?;
+        headers.insert(ACCEPT, HeaderValue::from_static("application/octet-stream"));
+        self.count_call();
+        let transport = |source| Error::Transport {
+            operation: OPERATION,
+            image_id: Some(id.to_owned()),
+            source,
+        };
+        let idle = self.transfer_idle_timeout;
+        let rsp = tokio::time::timeout(idle, self.transfer.get(url).headers(headers).send())
+            .await
+            .map_err(|_| Error::Stalled {
+                operation: OPERATION,
+                image_id: id.to_owned(),
+                idle,
+                bytes: 0,
+            })?
+            .map_err(transport)?;
+        let status = rsp.status();
+        if !status.is_success() {
+            let text = rsp.text().await.unwrap_or_default();
+            let message = self.secrets.scrub(&message_of(&text));
+            return Err(http_error(
+                OPERATION,
+                Some(id.to_owned()),
+                status.as_u16(),
+                message,
+            ));
+        }
+        let image_id = id.to_owned();
+        let body = rsp.bytes_stream();
+        Ok(
+            futures::stream::unfold((body, 0u64, false), move |(mut body, bytes, done)| {
+                let image_id = image_id.clone();
+                async move {
+                    if done {
+                        return None;
+                    }
+                    match tokio::time::timeout(idle, body.next()).await {
+                        Ok(None) => None,
+                        Ok(Some(Ok(chunk))) => {
+                            let n = bytes + chunk.len() as u64;
+                            Some((Ok(chunk), (body, n, false)))
+                        }
+                        Ok(Some(Err(source))) => Some((
+                            Err(Error::Transport {
+                                operation: OPERATION,
+                                image_id: Some(image_id),
+                                source: source.without_url(),
+                            }),
+                            (body, bytes, true),
+                        )),
+                        Err(_) => Some((
+                            Err(Error::Stalled {
+                                operation: OPERATION,
+                                image_id,
+                                idle,
+                                bytes,
+                            }),
+                            (body, bytes, true),
+                        )),
+                    }
+                }
+            })
+            .boxed(),
+        )
     }
 }
 

@@ -192,9 +192,11 @@ impl Planner<'_> {
         found: &[&'o ObservedImage],
         fixed_id: Option<&str>,
     ) -> (Option<&'o ObservedImage>, Vec<&'o ObservedImage>) {
-        let (mut usable, leftovers): (Vec<&ObservedImage>, Vec<&ObservedImage>) = found
-            .iter()
-            .partition(|i| matches!(i.status, ImageStatus::Active | ImageStatus::Deactivated));
+        let (mut usable, leftovers): (Vec<&ObservedImage>, Vec<&ObservedImage>) =
+            found.iter().partition(|i| {
+                matches!(i.status, ImageStatus::Active | ImageStatus::Deactivated)
+                    && i.property(properties::UNVERIFIED).is_none()
+            });
         usable.sort_by(|a, b| {
             let fixed = |i: &ObservedImage| fixed_id.is_some_and(|id| same_id(id, &i.id));
             fixed(b)
@@ -232,7 +234,7 @@ impl Planner<'_> {
                     name: image.name.clone(),
                 },
                 reason: Reason::Leftover {
-                    status: image.status.to_string(),
+                    status: leftover_status(image),
                 },
             });
         }
@@ -366,6 +368,16 @@ impl Planner<'_> {
                 });
             }
         }
+    }
+}
+
+/// A leftover's status as people should read it: an active image can be a leftover too when
+/// its bytes were never verified.
+fn leftover_status(image: &ObservedImage) -> String {
+    if image.property(properties::UNVERIFIED).is_some() {
+        format!("{}, unverified", image.status)
+    } else {
+        image.status.to_string()
     }
 }
 

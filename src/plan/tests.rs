@@ -415,6 +415,29 @@ fn leftovers_are_cleaned_and_the_image_recreated() {
 }
 
 #[test]
+fn an_active_image_still_marked_unverified_is_a_leftover() {
+    // An interrupted apply (or a web-download nobody verified) left an active image whose
+    // bytes were never checked: it is deleted and re-uploaded, never published.
+    let desired = multi("forever", &["20260101"]);
+    let unverified = in_sync(&desired)
+        .remove(0)
+        .with_id("u")
+        .with_property(properties::UNVERIFIED, "true");
+    let plan = plan_with(&desired, vec![unverified], Prune::None);
+    assert_eq!(
+        summary(&plan),
+        [
+            step(Phase::Cleanup, "-", "Ubuntu 24.04", "leftover"),
+            step(Phase::Upload, "+", "Ubuntu 24.04", "missing"),
+        ]
+    );
+    assert!(matches!(
+        &plan.steps[0].reason,
+        Reason::Leftover { status } if status == "active, unverified"
+    ));
+}
+
+#[test]
 fn duplicates_keep_the_newest_active_image_and_warn() {
     let desired = multi("forever", &["20260101"]);
     let base = in_sync(&desired).remove(0);

@@ -7,8 +7,12 @@
 //! checksum file is a few KiB, so a large answer means a wrong URL (an image, an HTML mirror
 //! listing) and is refused before it is read into memory.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use bytes::BytesMut;
 use futures::StreamExt;
+use tokio::sync::{Mutex, OnceCell};
 
 use super::fetch::Fetcher;
 use super::{Error, redact};
@@ -20,25 +24,47 @@ pub const MAX_CHECKSUM_FILE: u64 = 1024 * 1024;
 
 /// The digest `checksum` stands for: inline as is, else read from its file.
 pub async fn resolve(fetcher: &Fetcher, checksum: &Checksum) -> Result<Digest, Error> {
-    match checksum {
-        Checksum::Inline { digest } => Ok(digest.clone()),
-        Checksum::File { url } => {
-            let file = fetch_checksums(fetcher, url).await?;
-            let entry = file.single().ok_or_else(|| Error::ChecksumEntry {
-                url: redact(url),
-                wanted: None,
-            })?;
-            Ok(entry.digest.clone())
+    Resolver::new(fetcher.clone()).resolve(checksum).await
+}
+
+/// Resolves checksums for a whole run, reading each checksum file once: the images of one
+/// release usually share one `SHA256SUMS`. A failed read is not remembered (the next image
+/// tries again).
+pub struct Resolver {
+    fetcher: Fetcher,
+    files: Mutex<HashMap<String, Arc<OnceCell<ChecksumFile>>>>,
+}
+
+impl Resolver {
+    pub fn new(fetcher: Fetcher) -> Resolver {
+        Resolver {
+            fetcher,
+            files: Mutex::default(),
         }
-        Checksum::Sums { url, file_name } => {
-            let file = fetch_checksums(fetcher, url).await?;
-            let entry = file.find(file_name).ok_or_else(|| Error::ChecksumEntry {
+    }
+
+    /// The digest `checksum` stands for: inline as is, else read from its file.
+    pub async fn resolve(&self, checksum: &Checksum) -> Result<Digest, Error> {
+        let (url, wanted) = match checksum {
+            Checksum::Inline { digest } => return Ok(digest.clone()),
+            Checksum::Missing => return Err(Error::NoChecksum),
+            Checksum::File { url } => (url, None),
+            Checksum::Sums { url, file_name } => (url, Some(file_name)),
+        };
+        let cell = Arc::clone(self.files.lock().await.entry(url.clone()).or_default());
+        let file = cell
+            .get_or_try_init(|| fetch_checksums(&self.fetcher, url))
+            .await?;
+        let entry = match wanted {
+            None => file.single(),
+            Some(name) => file.find(name),
+        };
+        entry
+            .map(|entry| entry.digest.clone())
+            .ok_or_else(|| Error::ChecksumEntry {
                 url: redact(url),
-                wanted: Some(file_name.clone()),
-            })?;
-            Ok(entry.digest.clone())
-        }
-        Checksum::Missing => Err(Error::NoChecksum),
+                wanted: wanted.cloned(),
+            })
     }
 }
 

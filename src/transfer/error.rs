@@ -8,7 +8,8 @@
 
 use std::path::PathBuf;
 
-use crate::catalog::checksums::ChecksumFileError;
+use super::sniff::Mismatch;
+use crate::catalog::checksums::{Algorithm, ChecksumFileError};
 
 /// Why moving bytes (or reading a checksum) failed.
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +97,23 @@ pub enum Error {
         None => format!("{url} holds more than one digest; expected exactly one"),
     })]
     ChecksumEntry { url: String, wanted: Option<String> },
+    /// The bytes do not have the digest the catalog (or its sums file) names.
+    #[error("{algorithm} mismatch after {bytes} bytes: expected {expected}, got {actual}")]
+    Digest {
+        algorithm: Algorithm,
+        expected: String,
+        actual: String,
+        bytes: u64,
+    },
+    /// The bytes are not in the declared disk format, or are an unsafe qcow2.
+    #[error("format check failed")]
+    Format(#[source] Mismatch),
+    /// Reading an image back from Glance (to verify a web-download) failed.
+    #[error("reading the image back from Glance failed")]
+    ReadBack(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Every target of a fanned-out transfer failed; nobody is left to send bytes to.
+    #[error("every upload of this image failed; download stopped")]
+    NoTarget,
     /// The catalog gives no checksum for this image.
     #[error("no checksum is configured for this image")]
     NoChecksum,

@@ -43,6 +43,11 @@ impl Digests {
     pub fn get(&self, algorithm: Algorithm) -> Option<&str> {
         self.values.get(&algorithm).map(String::as_str)
     }
+
+    /// Every digest, by algorithm.
+    pub fn iter(&self) -> impl Iterator<Item = (Algorithm, &str)> {
+        self.values.iter().map(|(a, v)| (*a, v.as_str()))
+    }
 }
 
 impl Hashers {

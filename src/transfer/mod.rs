@@ -14,6 +14,7 @@ pub mod decompress;
 mod error;
 pub mod fetch;
 pub mod hash;
+pub mod pipeline;
 pub mod retry;
 pub mod sniff;
 

@@ -1,0 +1,543 @@
+//! Creating images: upstream bytes streamed, verified and only then made usable.
+//!
+//! One [`create`] call serves one catalog version for every cloud that lacks it: the bytes are
+//! downloaded ONCE and fanned out to each cloud's upload in the same pass
+//! ([`transfer::pipeline`]). Per cloud the way in is chosen from the catalog (`method`) or
+//! `--method`: glance-direct (stage, verify, import) when Glance offers it, else a classic
+//! upload whose body fails before its last chunk when the digest is wrong, or web-download
+//! (Glance pulls; the tool reads the image back and verifies it).
+//!
+//! Every new image starts private, hidden, unprotected, under a staging name, with all its
+//! metadata and the [`UNVERIFIED`] marker. The marker is removed only after both the upstream
+//! digest and Glance's own `os_hash_value` matched; the final name and visibility come later
+//! (the executor's publish step, after older versions moved aside). An image that fails any
+//! check is deleted: Glance poisons failed uploads, so nothing is ever retried in place.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::future::join_all;
+use tokio::sync::OnceCell;
+
+use super::hooks::Hooks;
+use super::report::Transfer;
+use super::steps::{error_chain, idempotent};
+use crate::catalog::checksums::Algorithm;
+use crate::catalog::{Compression, Method};
+use crate::desired::DesiredImage;
+use crate::desired::properties::UNVERIFIED;
+use crate::glance::{
+    self, GlanceClient, ImportMethod, NewImage, ObservedImage, PatchOp, Visibility, conditions,
+};
+use crate::transfer;
+use crate::transfer::checksum::Resolver;
+use crate::transfer::decompress::decompress;
+use crate::transfer::fetch::Fetcher;
+use crate::transfer::hash::Digests;
+use crate::transfer::pipeline::{self, Expected, Fanout, Verified};
+
+/// What every create of one run shares.
+pub(super) struct Context {
+    pub fetcher: Fetcher,
+    pub resolver: Resolver,
+    /// `--method`; `None`: each version's catalog `method`.
+    pub method: Option<Method>,
+    /// Bound on an import (or an upload's activation) after the bytes are in.
+    pub import_timeout: Duration,
+    pub hooks: Arc<dyn Hooks>,
+}
+
+/// One cloud the image goes to.
+pub(super) struct Destination {
+    /// The executor's index of this cloud; handed back with the result.
+    pub index: usize,
+    pub client: Arc<GlanceClient>,
+    /// The cloud's `os_hash_algo`, computed in the same pass to compare with `os_hash_value`.
+    pub hash_algo: Algorithm,
+    /// `GET /v2/info/import`, asked once per cloud and run.
+    pub import_methods: Arc<OnceCell<Vec<String>>>,
+}
+
+/// A verified image, not yet published.
+#[derive(Debug)]
+pub(super) struct Uploaded {
+    pub id: String,
+    pub transfer: Transfer,
+}
+
+/// A create that failed; its image (if one was made) is already deleted.
+#[derive(Debug)]
+pub(super) struct Failed {
+    pub id: Option<String>,
+    pub error: String,
+    pub transfer: Option<Transfer>,
+}
+
+/// How the bytes get into one cloud.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Way {
+    Stage,
+    Put,
+    WebDownload,
+}
+
+impl Way {
+    fn name(self) -> &'static str {
+        match self {
+            Way::Stage => "glance-direct",
+            Way::Put => "upload",
+            Way::WebDownload => "web-download",
+        }
+    }
+}
+
+/// Uploads and verifies `image` into every destination; results carry the destination index.
+pub(super) async fn create(
+    ctx: &Context,
+    image: &DesiredImage,
+    destinations: Vec<Destination>,
+) -> Vec<(usize, Result<Uploaded, Failed>)> {
+    let mut results = Vec::new();
+    let mut streamed = Vec::new();
+    let mut pulled = Vec::new();
+    for destination in destinations {
+        match way(ctx, image, &destination).await {
+            Ok(Way::WebDownload) => pulled.push(destination),
+            Ok(way) => streamed.push((destination, way)),
+            Err(error) => results.push((destination.index, Err(failed(None, error)))),
+        }
+    }
+    let pulls = join_all(
+        pulled
+            .into_iter()
+            .map(|d| async move { (d.index, web_download(ctx, image, &d).await) }),
+    );
+    let (streamed, pulled) = tokio::join!(stream(ctx, image, streamed), pulls);
+    results.extend(streamed);
+    results.extend(pulled);
+    results
+}
+
+/// The way in for one cloud: `--method`, else the catalog's, where `auto` prefers glance-direct.
+async fn way(ctx: &Context, image: &DesiredImage, to: &Destination) -> Result<Way, String> {
+    let compressed = !matches!(image.source.compression, None | Some(Compression::None));
+    let way = match ctx.method.unwrap_or(image.source.method) {
+        Method::GlanceDirect => Way::Stage,
+        Method::Upload => Way::Put,
+        Method::WebDownload => Way::WebDownload,
+        Method::Auto => {
+            let methods = to
+                .import_methods
+                .get_or_try_init(|| idempotent(|| to.client.import_methods()))
+                .await
+                .map_err(|e| error_chain(&e))?;
+            if methods.iter().any(|m| m == "glance-direct") {
+                Way::Stage
+            } else {
+                Way::Put
+            }
+        }
+    };
+    if way == Way::WebDownload && compressed {
+        return Err(
+            "web-download cannot decompress the upstream file; use glance-direct or \
+                    upload for compressed images"
+                .into(),
+        );
+    }
+    Ok(way)
+}
+
+/// Downloads once and streams to every destination that takes the bytes from us.
+async fn stream(
+    ctx: &Context,
+    image: &DesiredImage,
+    destinations: Vec<(Destination, Way)>,
+) -> Vec<(usize, Result<Uploaded, Failed>)> {
+    if destinations.is_empty() {
+        return Vec::new();
+    }
+    let all_fail = |destinations: Vec<(Destination, Way)>, error: String| {
+        destinations
+            .into_iter()
+            .map(|(d, _)| (d.index, Err(failed(None, error.clone()))))
+            .collect::<Vec<_>>()
+    };
+    let expected = match expected(ctx, image).await {
+        Ok(expected) => expected,
+        Err(error) => return all_fail(destinations, error),
+    };
+    let mut results = Vec::new();
+    let mut live = Vec::new();
+    for (destination, way) in destinations {
+        match create_image(&destination.client, image).await {
+            Ok(id) => live.push((destination, way, id)),
+            Err(error) => results.push((destination.index, Err(failed(None, error_chain(&error))))),
+        }
+    }
+    if live.is_empty() {
+        return results;
+    }
+    let download = match ctx.fetcher.open(&image.source.download_url).await {
+        Ok(download) => download,
+        Err(error) => {
+            let error = error_chain(&error);
+            for (destination, _, id) in live {
+                discard(&destination.client, &id).await;
+                results.push((destination.index, Err(failed(Some(id), error.clone()))));
+            }
+            return results;
+        }
+    };
+    let clouds: Vec<&str> = live.iter().map(|(d, ..)| d.client.cloud()).collect();
+    let progress = ctx.hooks.transfer_started(
+        &format!("{} → {}", image.name, clouds.join(", ")),
+        download.length(),
+    );
+    let mut fanout = Fanout::new();
+    let uploads: Vec<_> = live
+        .iter()
+        .map(|(destination, way, id)| {
+            let body = fanout.add();
+            let (client, id, way) = (Arc::clone(&destination.client), id.clone(), *way);
+            tokio::spawn(async move {
+                if way == Way::Stage {
+                    client.stage(&id, body).await
+                } else {
+                    client.upload(&id, body).await
+                }
+            })
+        })
+        .collect();
+    let algorithms: Vec<Algorithm> = live.iter().map(|(d, ..)| d.hash_algo).collect();
+    let bytes = decompress(download, image.source.compression);
+    let verified = pipeline::run(bytes, &expected, &algorithms, fanout, &|n| {
+        progress.advance(n)
+    })
+    .await;
+    progress.finish(verified.is_ok());
+    drop(progress);
+    let finishing = live
+        .into_iter()
+        .zip(uploads)
+        .map(|((destination, way, id), upload)| {
+            let verified = &verified;
+            async move {
+                let sent = upload.await.unwrap_or_else(|e| {
+                    Err(glance::Error::InvalidRequest {
+                        message: e.to_string(),
+                    })
+                });
+                let result = finish(ctx, &destination, way, &id, verified, sent).await;
+                (
+                    destination.index,
+                    settle(&destination.client, id, way, verified, result).await,
+                )
+            }
+        });
+    results.extend(join_all(finishing).await);
+    results
+}
+
+/// After the body: import (glance-direct), wait until active, compare `os_hash_value`, unmark.
+async fn finish(
+    ctx: &Context,
+    to: &Destination,
+    way: Way,
+    id: &str,
+    verified: &Result<Verified, transfer::Error>,
+    sent: Result<u64, glance::Error>,
+) -> Result<(), String> {
+    let verified = match (verified, sent) {
+        (Ok(verified), Ok(_)) => verified,
+        // The body failed because the bytes were wrong: that is the cause to report.
+        (Err(error), Err(glance::Error::Source { .. }) | Ok(_)) => return Err(error_chain(error)),
+        (_, Err(error)) => return Err(error_chain(&error)),
+    };
+    if way == Way::Stage {
+        to.client
+            .import(id, &ImportMethod::GlanceDirect)
+            .await
+            .map_err(|e| error_chain(&e))?;
+    }
+    let active = activated(ctx, &to.client, id).await?;
+    check_stored(&to.client, &active, &verified.digests).await?;
+    unmark(&to.client, id).await
+}
+
+/// Keeps a verified image, or deletes a failed one and reports why.
+async fn settle(
+    client: &GlanceClient,
+    id: String,
+    way: Way,
+    verified: &Result<Verified, transfer::Error>,
+    result: Result<(), String>,
+) -> Result<Uploaded, Failed> {
+    let transfer = verified.as_ref().ok().map(|v| Transfer {
+        method: way.name().to_owned(),
+        bytes: v.digests.bytes,
+        digests: digest_map(&v.digests),
+    });
+    match result {
+        Ok(()) => Ok(Uploaded {
+            id,
+            transfer: transfer.unwrap_or_default(),
+        }),
+        Err(error) => {
+            discard(client, &id).await;
+            Err(Failed {
+                id: Some(id),
+                error,
+                transfer,
+            })
+        }
+    }
+}
+
+/// Glance pulls the upstream file itself; the tool then reads it back and verifies it.
+async fn web_download(
+    ctx: &Context,
+    image: &DesiredImage,
+    to: &Destination,
+) -> Result<Uploaded, Failed> {
+    let expected = expected(ctx, image).await.map_err(|e| failed(None, e))?;
+    let id = create_image(&to.client, image)
+        .await
+        .map_err(|e| failed(None, error_chain(&e)))?;
+    let result = async {
+        let uri = image.source.download_url.clone();
+        to.client
+            .import(&id, &ImportMethod::WebDownload { uri })
+            .await
+            .map_err(|e| error_chain(&e))?;
+        let active = activated(ctx, &to.client, &id).await?;
+        let verified = read_back(
+            ctx,
+            &to.client,
+            &active,
+            &expected,
+            &format!("{} (verifying)", image.name),
+        )
+        .await?;
+        check_stored(&to.client, &active, &verified.digests).await?;
+        unmark(&to.client, &id).await?;
+        Ok(verified)
+    }
+    .await;
+    match result {
+        Ok(verified) => Ok(Uploaded {
+            id,
+            transfer: Transfer {
+                method: Way::WebDownload.name().into(),
+                bytes: verified.digests.bytes,
+                digests: digest_map(&verified.digests),
+            },
+        }),
+        Err(error) => {
+            discard(&to.client, &id).await;
+            Err(failed(Some(id), error))
+        }
+    }
+}
+
+/// The catalog's digest (inline or from its sums file) and the declared format.
+async fn expected(ctx: &Context, image: &DesiredImage) -> Result<Expected, String> {
+    let digest = ctx
+        .resolver
+        .resolve(&image.source.checksum)
+        .await
+        .map_err(|e| error_chain(&e))?;
+    Ok(Expected {
+        digest,
+        disk_format: image.disk_format,
+    })
+}
+
+/// Creates the image: private, hidden, unprotected, staging name, all metadata, the
+/// [`UNVERIFIED`] marker, and an id chosen here so a create whose answer was lost can be
+/// retried without making a second image.
+async fn create_image(
+    client: &GlanceClient,
+    image: &DesiredImage,
+) -> Result<String, glance::Error> {
+    let id = image
+        .id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let mut properties = image.properties.clone();
+    properties.insert(UNVERIFIED.into(), "true".into());
+    let new = NewImage {
+        id: Some(id.clone()),
+        name: staging_name(&image.name),
+        disk_format: image.disk_format.as_str().into(),
+        container_format: "bare".into(),
+        visibility: Visibility::Private,
+        os_hidden: true,
+        protected: false,
+        min_disk: image.min_disk,
+        min_ram: image.min_ram,
+        tags: image.tags.iter().cloned().collect(),
+        properties,
+    };
+    let mut retried = false;
+    let created = idempotent(|| {
+        let attempt = client.create_image(&new);
+        let first = !retried;
+        retried = true;
+        async move {
+            match attempt.await {
+                // Our earlier attempt landed before the connection broke.
+                Err(glance::Error::Api { status: 409, .. }) if !first => Ok(None),
+                other => other.map(Some),
+            }
+        }
+    })
+    .await?;
+    Ok(created.map_or(id, |image| image.id))
+}
+
+/// The name a new image has until it is verified and published.
+pub(super) fn staging_name(name: &str) -> String {
+    format!("{name} [image-manager: pending]")
+}
+
+/// Waits until active; a failed or stuck import reports Glance's task message.
+async fn activated(
+    ctx: &Context,
+    client: &GlanceClient,
+    id: &str,
+) -> Result<ObservedImage, String> {
+    match client
+        .wait_for(id, conditions::is_active(), ctx.import_timeout)
+        .await
+    {
+        Ok(image) => Ok(image),
+        Err(error) => {
+            let mut message = error_chain(&error);
+            if let Ok(tasks) = client.image_tasks(id).await
+                && let Some(task) = tasks.iter().rev().find(|t| !t.message.is_empty())
+            {
+                message = format!("{message}; Glance task {}: {}", task.status, task.message);
+            }
+            Err(message)
+        }
+    }
+}
+
+/// Glance's `os_hash_value` must equal the digest of the bytes we verified: the end-to-end
+/// proof that the store holds exactly the upstream bytes. When the cloud hashes with an
+/// algorithm we did not compute, the image is read back.
+async fn check_stored(
+    client: &GlanceClient,
+    image: &ObservedImage,
+    ours: &Digests,
+) -> Result<(), String> {
+    let (Some(algo), Some(value)) = (
+        image.os_hash_algo.as_deref(),
+        image.os_hash_value.as_deref(),
+    ) else {
+        return Err("Glance reports no os_hash_value for the image".into());
+    };
+    let Some(algorithm) = Algorithm::from_name(algo) else {
+        return Err(format!(
+            "Glance hashes with `{algo}`, which this tool cannot verify"
+        ));
+    };
+    let computed = match ours.get(algorithm) {
+        Some(hex) => hex.to_owned(),
+        None => {
+            let mut stream = client
+                .download(&image.id)
+                .await
+                .map_err(|e| error_chain(&e))?;
+            let mut hashers = transfer::hash::Hashers::new(&[algorithm]);
+            while let Some(chunk) = stream.next().await {
+                hashers.update(&chunk.map_err(|e| error_chain(&e))?).await;
+            }
+            hashers
+                .finish()
+                .await
+                .get(algorithm)
+                .unwrap_or_default()
+                .to_owned()
+        }
+    };
+    if computed.eq_ignore_ascii_case(value) {
+        Ok(())
+    } else {
+        Err(format!(
+            "Glance stored different bytes: os_hash_value ({algo}) {value}, computed {computed}"
+        ))
+    }
+}
+
+/// Reads a pulled image back from Glance: format check and the catalog's digest, plus the
+/// cloud's own algorithm.
+async fn read_back(
+    ctx: &Context,
+    client: &GlanceClient,
+    image: &ObservedImage,
+    expected: &Expected,
+    label: &str,
+) -> Result<Verified, String> {
+    let extra: Vec<Algorithm> = image
+        .os_hash_algo
+        .as_deref()
+        .and_then(Algorithm::from_name)
+        .into_iter()
+        .collect();
+    let stream = client
+        .download(&image.id)
+        .await
+        .map_err(|e| error_chain(&e))?;
+    let stream = stream.map(|chunk: Result<Bytes, glance::Error>| {
+        chunk.map_err(|e| transfer::Error::ReadBack(Box::new(e)))
+    });
+    let progress = ctx.hooks.transfer_started(label, image.size);
+    let verified = pipeline::run(stream, expected, &extra, Fanout::new(), &|n| {
+        progress.advance(n)
+    })
+    .await;
+    progress.finish(verified.is_ok());
+    verified.map_err(|e| error_chain(&e))
+}
+
+/// Removes the marker: from now on the image counts as verified.
+async fn unmark(client: &GlanceClient, id: &str) -> Result<(), String> {
+    let ops = [PatchOp::remove_property(UNVERIFIED)];
+    idempotent(|| client.patch_image(id, &ops))
+        .await
+        .map(drop)
+        .map_err(|e| error_chain(&e))
+}
+
+/// Deletes a failed image (best effort: the next plan cleans up what remains, it is marked).
+async fn discard(client: &GlanceClient, id: &str) {
+    if let Err(error) = idempotent(|| client.delete(id)).await
+        && !matches!(error, glance::Error::NotFound { .. })
+    {
+        tracing::warn!(
+            "cloud {}: could not delete failed image {id}: {}; the next run cleans it up",
+            client.cloud(),
+            error_chain(&error)
+        );
+    }
+}
+
+fn failed(id: Option<String>, error: String) -> Failed {
+    Failed {
+        id,
+        error,
+        transfer: None,
+    }
+}
+
+fn digest_map(digests: &Digests) -> BTreeMap<String, String> {
+    digests
+        .iter()
+        .map(|(algorithm, hex)| (algorithm.name().to_owned(), hex.to_owned()))
+        .collect()
+}

@@ -1,0 +1,118 @@
+//! What apply did: one [`Entry`] per planned step, with its [`Outcome`].
+//!
+//! The report is data (serde) so `--output json` and the text summary read the same values,
+//! and it alone decides the exit code ([`Report::failed`]): a failed step never stops its
+//! siblings (ripgrep's "count, don't throw"), it only changes how the run ends.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::desired::Identity;
+use crate::plan::Phase;
+
+/// The JSON report's schema version; bumped on incompatible changes.
+pub const FORMAT_VERSION: &str = "1";
+
+/// Everything one `apply` run did, per cloud, in plan order.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub format_version: &'static str,
+    pub clouds: Vec<CloudReport>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CloudReport {
+    pub cloud: String,
+    /// Glance API requests this run sent to the cloud (listing included).
+    pub api_calls: u64,
+    pub entries: Vec<Entry>,
+}
+
+/// One planned step and how it ended.
+#[derive(Clone, Debug, Serialize)]
+pub struct Entry {
+    pub phase: Phase,
+    /// `create`, `update`, `deactivate`, `reactivate` or `delete`.
+    pub action: &'static str,
+    pub identity: Option<Identity>,
+    /// The Glance image (for a create: the new image, once it exists).
+    pub image_id: Option<String>,
+    /// The image's name as planned (for a create: its final name).
+    pub name: String,
+    pub outcome: Outcome,
+    /// Wall time the step took, in milliseconds (for a create: upload, verification and
+    /// publication together).
+    #[serde(serialize_with = "millis")]
+    pub duration: Duration,
+    /// For creates: what was transferred and how it was verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<Transfer>,
+}
+
+/// How a step ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Outcome {
+    Done,
+    /// The step was attempted and failed; the run exits non-zero.
+    Failed {
+        error: String,
+    },
+    /// Not attempted, because an earlier step it depends on failed or was refused.
+    Skipped {
+        reason: String,
+    },
+    /// Glance refused a delete because the image is in use (409): reported, not a failure.
+    InUse {
+        message: String,
+    },
+}
+
+/// The data path of one created image.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Transfer {
+    /// `glance-direct`, `upload` or `web-download`.
+    pub method: String,
+    /// Bytes Glance received (after decompression).
+    pub bytes: u64,
+    /// Every digest computed on the way, lowercase hex by algorithm (`sha256`, `sha512`, …);
+    /// the upstream's was compared with the catalog, Glance's `os_hash_algo` one with
+    /// `os_hash_value`.
+    pub digests: BTreeMap<String, String>,
+}
+
+impl Report {
+    /// Steps that failed, across clouds.
+    pub fn failed(&self) -> usize {
+        self.count(|o| matches!(o, Outcome::Failed { .. }))
+    }
+
+    /// Steps not attempted.
+    pub fn skipped(&self) -> usize {
+        self.count(|o| matches!(o, Outcome::Skipped { .. }))
+    }
+
+    /// Steps done.
+    pub fn done(&self) -> usize {
+        self.count(|o| *o == Outcome::Done)
+    }
+
+    /// Deletes Glance refused because the image is in use.
+    pub fn in_use(&self) -> usize {
+        self.count(|o| matches!(o, Outcome::InUse { .. }))
+    }
+
+    fn count(&self, pick: impl Fn(&Outcome) -> bool) -> usize {
+        self.clouds
+            .iter()
+            .flat_map(|c| &c.entries)
+            .filter(|e| pick(&e.outcome))
+            .count()
+    }
+}
+
+fn millis<S: serde::Serializer>(duration: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
+}

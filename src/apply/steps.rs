@@ -1,0 +1,181 @@
+//! One function per plain action: a JSON patch, a status change, a delete, and the publication
+//! of an image this run created. Each executes what the plan says and decides nothing.
+
+use std::future::Future;
+use std::time::Duration;
+
+use super::report::Outcome;
+use crate::catalog::Status;
+use crate::desired::DesiredImage;
+use crate::glance::{self, GlanceClient, PatchOp, Visibility};
+use crate::plan::{Action, Change};
+
+/// Attempts for calls that are safe to repeat when the connection broke (not creates without
+/// an id, not imports, not uploads).
+const ATTEMPTS: u32 = 3;
+
+/// Runs a plain (non-create) action.
+pub(super) async fn run(client: &GlanceClient, action: &Action) -> Outcome {
+    let result = match action {
+        Action::Create { .. } => unreachable!("creates go through apply::create"),
+        Action::Update { id, changes, .. } => {
+            let ops = patch_ops(changes);
+            idempotent(|| client.patch_image(id, &ops)).await.map(drop)
+        }
+        Action::Deactivate { id, .. } => idempotent(|| client.deactivate(id)).await,
+        Action::Reactivate { id, .. } => idempotent(|| client.reactivate(id)).await,
+        Action::Delete { id, .. } => match idempotent(|| client.delete(id)).await {
+            // Gone already (e.g. a retried delete whose first attempt landed): done.
+            Err(glance::Error::NotFound { .. }) => Ok(()),
+            Err(glance::Error::InUse { message, .. }) => return Outcome::InUse { message },
+            other => other,
+        },
+    };
+    outcome(result)
+}
+
+/// Gives an image this run created and verified its final name, visibility, `os_hidden` and
+/// protection in one patch, then deactivates it when the catalog wants it deactivated.
+pub(super) async fn publish(client: &GlanceClient, id: &str, image: &DesiredImage) -> Outcome {
+    let mut ops = vec![
+        PatchOp::set_name(&image.name),
+        PatchOp::set_visibility(&Visibility::from(image.visibility.as_str())),
+        PatchOp::set_hidden(image.hidden),
+    ];
+    if image.protected == Some(true) {
+        ops.push(PatchOp::set_protected(true));
+    }
+    let mut result = idempotent(|| client.patch_image(id, &ops)).await.map(drop);
+    if result.is_ok() && image.status == Status::Deactivated {
+        result = idempotent(|| client.deactivate(id)).await;
+    }
+    outcome(result)
+}
+
+/// The plan's changes as JSON-patch operations, for ONE request.
+pub(super) fn patch_ops(changes: &[Change]) -> Vec<PatchOp> {
+    changes
+        .iter()
+        .map(|change| match change {
+            Change::Name { to, .. } => PatchOp::set_name(to),
+            Change::Visibility { to, .. } => {
+                PatchOp::set_visibility(&Visibility::from(to.as_str()))
+            }
+            Change::Hidden { to, .. } => PatchOp::set_hidden(*to),
+            Change::Protected { to, .. } => PatchOp::set_protected(*to),
+            Change::MinDisk { to, .. } => PatchOp::set_min_disk(*to),
+            Change::MinRam { to, .. } => PatchOp::set_min_ram(*to),
+            Change::Tags { to, .. } => PatchOp::set_tags(to),
+            Change::Property {
+                key,
+                to: Some(value),
+                ..
+            } => PatchOp::set_property(key, value),
+            Change::Property { key, to: None, .. } => PatchOp::remove_property(key),
+        })
+        .collect()
+}
+
+/// Runs `call` again when the connection broke before an answer (a pooled connection the
+/// server had just closed, a reset): only for calls whose repetition changes nothing.
+pub(super) async fn idempotent<T, F, Fut>(mut call: F) -> Result<T, glance::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, glance::Error>>,
+{
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Err(glance::Error::Transport { .. }) if attempt < ATTEMPTS => {
+                tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+pub(super) fn outcome(result: Result<(), glance::Error>) -> Outcome {
+    match result {
+        Ok(()) => Outcome::Done,
+        Err(error) => Outcome::Failed {
+            error: error_chain(&error),
+        },
+    }
+}
+
+/// An error and its causes on one line (`a: b: c`), as the report shows them.
+pub(super) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_change_becomes_one_op_in_order() {
+        let changes = vec![
+            Change::Name {
+                from: "a".into(),
+                to: "b".into(),
+            },
+            Change::Hidden {
+                from: false,
+                to: true,
+            },
+            Change::Tags {
+                from: vec![],
+                to: vec!["x".into()],
+            },
+            Change::Property {
+                key: "os_purpose".into(),
+                from: Some("generic".into()),
+                to: Some("oldgeneric".into()),
+            },
+            Change::Property {
+                key: "gone".into(),
+                from: Some("v".into()),
+                to: None,
+            },
+            Change::MinRam { from: 0, to: 512 },
+        ];
+        let ops = serde_json::to_value(patch_ops(&changes)).unwrap();
+        assert_eq!(
+            ops,
+            serde_json::json!([
+                {"op": "replace", "path": "/name", "value": "b"},
+                {"op": "replace", "path": "/os_hidden", "value": true},
+                {"op": "replace", "path": "/tags", "value": ["x"]},
+                {"op": "add", "path": "/os_purpose", "value": "oldgeneric"},
+                {"op": "remove", "path": "/gone"},
+                {"op": "replace", "path": "/min_ram", "value": 512},
+            ])
+        );
+    }
+
+    #[tokio::test]
+    async fn only_transport_errors_are_retried_and_only_twice() {
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let result: Result<(), _> = idempotent(|| async {
+            calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Err(glance::Error::NotFound {
+                operation: "get image",
+                image_id: "x".into(),
+            })
+        })
+        .await;
+        assert!(result.is_err());
+        assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
+}

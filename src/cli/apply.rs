@@ -1,0 +1,123 @@
+//! `image-manager apply`: plan, show, confirm, execute, report.
+//!
+//! The same pipeline as `plan` up to the plan itself (the same functions), then
+//! `apply::apply` with the terminal's progress hooks. Deletes are never implicit: a plan that
+//! prunes by deleting needs `--yes`, or a "yes" typed at a terminal. Step failures do not stop
+//! the run; they make it exit 1 after everything else was done.
+
+use std::io::{self, BufRead, IsTerminal, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use super::Exit;
+use super::args::{ApplyArgs, OutputFormat};
+use super::plan::{connect, policy, print, resolve, warn_scs_regressions};
+use super::progress::{ProgressMode, hooks};
+use crate::apply::{self, Report, Target};
+use crate::plan::{self, Action, Phase, Plan};
+
+/// The top-level entry point for `apply`.
+pub async fn run(args: &ApplyArgs, quiet: bool) -> anyhow::Result<Exit> {
+    let catalog = super::valid_catalog(&args.selection.catalog_paths(), "applied")?;
+    let desired = resolve(&catalog, &args.selection);
+    let policy = policy(&args.selection);
+    let mut targets = Vec::new();
+    for (client, observed) in connect(&args.selection.clouds).await? {
+        warn_scs_regressions(&observed, &desired, &policy.managed_tag);
+        targets.push(Target {
+            plan: plan::plan(&desired, &observed, &policy),
+            hash_algo: apply::hash_algorithm(&observed),
+            client: Arc::new(client),
+        });
+    }
+    let plans: Vec<Plan> = targets.iter().map(|t| t.plan.clone()).collect();
+    if args.output == OutputFormat::Text {
+        print(&plans, OutputFormat::Text).context("writing the plan to stdout")?;
+    }
+    confirm_deletes(&plans, args.yes)?;
+    let options = apply::Options {
+        parallel: usize::from(args.parallel),
+        method: args.method,
+        import_timeout: Duration::from_secs(args.import_timeout),
+        ..apply::Options::default()
+    };
+    let report = apply::apply(targets, &options, hooks(ProgressMode::detect(quiet)))
+        .await
+        .context("starting apply")?;
+    summarize(&report, args.output).context("writing the report to stdout")?;
+    Ok(if report.failed() > 0 {
+        Exit::Failure
+    } else {
+        Exit::Success
+    })
+}
+
+/// Refuses a plan that deletes images unless `--yes` was given or a person at a terminal
+/// agrees. The deletes of never-published leftovers (the tool's own) need no confirmation.
+fn confirm_deletes(plans: &[Plan], yes: bool) -> anyhow::Result<()> {
+    let deletes = plans
+        .iter()
+        .flat_map(|p| &p.steps)
+        .filter(|s| s.phase == Phase::Prune && matches!(s.action, Action::Delete { .. }))
+        .count();
+    if deletes == 0 || yes {
+        return Ok(());
+    }
+    let images = if deletes == 1 { "image" } else { "images" };
+    if io::stdin().is_terminal() && io::stderr().is_terminal() {
+        eprint!("The plan deletes {deletes} {images}. Type `yes` to go on: ");
+        io::stderr().flush()?;
+        let mut answer = String::new();
+        io::stdin().lock().read_line(&mut answer)?;
+        if answer.trim() == "yes" {
+            return Ok(());
+        }
+    }
+    anyhow::bail!(
+        "the plan deletes {deletes} {images}; pass --yes to allow it (nothing was changed)"
+    )
+}
+
+/// The report as JSON, or one summary line per cloud.
+fn summarize(report: &Report, output: OutputFormat) -> io::Result<()> {
+    let mut stdout = io::stdout().lock();
+    match output {
+        OutputFormat::Json => {
+            let json = serde_json::to_string_pretty(report).map_err(io::Error::other)?;
+            writeln!(stdout, "{json}")?;
+        }
+        OutputFormat::Text => {
+            for cloud in &report.clouds {
+                let count = |status: &str| {
+                    cloud
+                        .entries
+                        .iter()
+                        .filter(|e| outcome_word(&e.outcome) == status)
+                        .count()
+                };
+                writeln!(
+                    stdout,
+                    "\nApply {}: {} done, {} failed, {} skipped, {} in use ({} Glance API calls)",
+                    cloud.cloud,
+                    count("done"),
+                    count("failed"),
+                    count("skipped"),
+                    count("in_use"),
+                    cloud.api_calls
+                )?;
+            }
+        }
+    }
+    stdout.flush()
+}
+
+fn outcome_word(outcome: &apply::Outcome) -> &'static str {
+    match outcome {
+        apply::Outcome::Done => "done",
+        apply::Outcome::Failed { .. } => "failed",
+        apply::Outcome::Skipped { .. } => "skipped",
+        apply::Outcome::InUse { .. } => "in_use",
+    }
+}
