@@ -183,3 +183,162 @@ where
 fn sniff_head(declared: DiskFormat, head: &[u8]) -> Result<Detected, Error> {
     sniff::check(declared, head).map_err(Error::Format)
 }
+
+#[cfg(test)]
+mod tests {
+    use futures::stream;
+    use sha2::{Digest as _, Sha256};
+
+    use super::*;
+
+    /// Raw-looking bytes (no magic), `len` long.
+    fn data(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i % 251) as u8 | 1).collect()
+    }
+
+    fn expected_for(bytes: &[u8]) -> Expected {
+        Expected {
+            digest: Digest::new(Algorithm::Sha256, &hex::encode(Sha256::digest(bytes))).unwrap(),
+            disk_format: DiskFormat::Raw,
+        }
+    }
+
+    fn source(bytes: &[u8], piece: usize) -> impl Stream<Item = Result<Bytes, Error>> + Send {
+        let chunks: Vec<_> = bytes
+            .chunks(piece)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        stream::iter(chunks)
+    }
+
+    /// Everything a target received, and whether its body ended with an error.
+    async fn collect(
+        body: impl Stream<Item = Result<Bytes, Rejected>>,
+    ) -> (Vec<u8>, Option<String>) {
+        let mut received = Vec::new();
+        let mut body = std::pin::pin!(body);
+        while let Some(item) = body.next().await {
+            match item {
+                Ok(chunk) => received.extend_from_slice(&chunk),
+                Err(rejected) => return (received, Some(rejected.to_string())),
+            }
+        }
+        (received, None)
+    }
+
+    #[tokio::test]
+    async fn every_target_gets_every_byte_when_the_digest_matches() {
+        let bytes = data(3 * CHUNK + 12_345);
+        let mut fanout = Fanout::new();
+        let (a, b) = (fanout.add(), fanout.add());
+        let counted = std::sync::atomic::AtomicU64::new(0);
+        let advance = |n| {
+            counted.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        };
+        let expected = expected_for(&bytes);
+        let run = run(
+            source(&bytes, 10_000),
+            &expected,
+            &[Algorithm::Sha512],
+            fanout,
+            &advance,
+        );
+        let (verified, a, b) = tokio::join!(run, collect(a), collect(b));
+        let verified = verified.unwrap();
+        assert_eq!(a, (bytes.clone(), None));
+        assert_eq!(b, (bytes.clone(), None));
+        assert_eq!(verified.detected, Detected::Raw);
+        assert_eq!(verified.digests.bytes, bytes.len() as u64);
+        assert!(verified.digests.get(Algorithm::Sha512).is_some());
+        assert_eq!(counted.into_inner(), bytes.len() as u64);
+    }
+
+    #[tokio::test]
+    async fn a_wrong_digest_fails_the_body_before_its_last_chunk() {
+        let bytes = data(2 * CHUNK + 7);
+        let mut expected = expected_for(&bytes);
+        expected.digest.hex = "0".repeat(64);
+        let mut fanout = Fanout::new();
+        let body = fanout.add();
+        let run = run(source(&bytes, 4096), &expected, &[], fanout, &|_| {});
+        let (verified, (received, rejected)) = tokio::join!(run, collect(body));
+        assert!(
+            matches!(verified, Err(Error::Digest { .. })),
+            "{verified:?}"
+        );
+        assert!(received.len() < bytes.len(), "the whole body was sent");
+        assert!(rejected.unwrap().starts_with("sha256 mismatch"));
+    }
+
+    #[tokio::test]
+    async fn a_qcow2_declared_raw_stops_the_download_after_its_head() {
+        let mut bytes = data(4 * CHUNK);
+        bytes[..4].copy_from_slice(b"QFI\xfb");
+        let pulled = std::sync::atomic::AtomicUsize::new(0);
+        let chunks = bytes.chunks(CHUNK).map(|c| Ok(Bytes::copy_from_slice(c)));
+        let counting = stream::iter(chunks).inspect(|_| {
+            pulled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        });
+        let mut fanout = Fanout::new();
+        let body = fanout.add();
+        let expected = expected_for(&bytes);
+        let run = run(counting, &expected, &[], fanout, &|_| {});
+        let (verified, (received, rejected)) = tokio::join!(run, collect(body));
+        assert!(matches!(verified, Err(Error::Format(_))), "{verified:?}");
+        assert!(received.is_empty());
+        assert!(rejected.is_some());
+        assert_eq!(pulled.into_inner(), 1, "read past the first chunk");
+    }
+
+    #[tokio::test]
+    async fn a_failed_target_does_not_stop_the_others_but_the_last_one_does() {
+        let bytes = data(40 * CHUNK);
+        let mut fanout = Fanout::new();
+        let gone = fanout.add();
+        let live = fanout.add();
+        drop(gone);
+        let expected = expected_for(&bytes);
+        let run = run(
+            source(&bytes, CHUNK),
+            &expected,
+            &[],
+            fanout,
+            &|_| {},
+        );
+        let (verified, (received, _)) = tokio::join!(run, collect(live));
+        assert!(verified.is_ok());
+        assert_eq!(received.len(), bytes.len());
+
+        let mut fanout = Fanout::new();
+        drop(fanout.add());
+        let verified = run_alone(&bytes, fanout).await;
+        assert!(matches!(verified, Err(Error::NoTarget)), "{verified:?}");
+    }
+
+    async fn run_alone(bytes: &[u8], fanout: Fanout) -> Result<Verified, Error> {
+        run(
+            source(bytes, CHUNK),
+            &expected_for(bytes),
+            &[],
+            fanout,
+            &|_| {},
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn a_source_error_fails_every_body_and_short_images_are_sniffed_at_the_end() {
+        let broken = stream::iter(vec![Ok(Bytes::from_static(b"abc")), Err(Error::NoChecksum)]);
+        let mut fanout = Fanout::new();
+        let body = fanout.add();
+        let expected = expected_for(b"abc");
+        let run = run(broken, &expected, &[], fanout, &|_| {});
+        let (verified, (_, rejected)) = tokio::join!(run, collect(body));
+        assert!(matches!(verified, Err(Error::NoChecksum)));
+        assert!(rejected.is_some());
+
+        let tiny = b"tiny raw image".to_vec();
+        let verified = run_alone(&tiny, Fanout::new()).await.unwrap();
+        assert_eq!(verified.detected, Detected::Raw);
+    }
+}
