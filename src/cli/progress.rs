@@ -42,7 +42,6 @@ pub(crate) enum ProgressMode {
 
 impl ProgressMode {
     /// Nothing when quiet, else bars on a terminal and lines otherwise.
-    #[allow(dead_code)]
     pub(crate) fn detect(quiet: bool) -> Self {
         match (quiet, std::io::stderr().is_terminal()) {
             (true, _) => Self::Quiet,
@@ -53,7 +52,6 @@ impl ProgressMode {
 }
 
 /// The hooks `apply` gets from the CLI, drawing to stderr.
-#[allow(dead_code)]
 pub(crate) fn hooks(mode: ProgressMode) -> Arc<dyn Hooks> {
     let stderr: Sink = Arc::new(Mutex::new(Box::new(std::io::stderr())));
     Arc::new(Progress::new(mode, stderr))
