@@ -28,7 +28,7 @@ use super::steps::{error_chain, idempotent};
 use crate::catalog::checksums::Algorithm;
 use crate::catalog::{Compression, Method};
 use crate::desired::DesiredImage;
-use crate::desired::properties::UNVERIFIED;
+use crate::desired::properties::{BUILD_DATE, UNVERIFIED};
 use crate::glance::{
     self, GlanceClient, ImportMethod, NewImage, ObservedImage, PatchOp, Visibility, conditions,
 };
@@ -192,6 +192,7 @@ async fn stream(
             return results;
         }
     };
+    let built = build_date(image, download.last_modified());
     let clouds: Vec<&str> = live.iter().map(|(d, ..)| d.client.cloud()).collect();
     let progress = ctx.hooks.transfer_started(
         &format!("{} → {}", image.name, clouds.join(", ")),
@@ -224,14 +225,14 @@ async fn stream(
         .into_iter()
         .zip(uploads)
         .map(|((destination, way, id), upload)| {
-            let verified = &verified;
+            let (verified, built) = (&verified, built.as_deref());
             async move {
                 let sent = upload.await.unwrap_or_else(|e| {
                     Err(glance::Error::InvalidRequest {
                         message: e.to_string(),
                     })
                 });
-                let result = finish(ctx, &destination, way, &id, verified, sent).await;
+                let result = finish(ctx, &destination, way, &id, verified, sent, built).await;
                 (
                     destination.index,
                     settle(&destination.client, id, way, verified, result).await,
@@ -242,7 +243,8 @@ async fn stream(
     results
 }
 
-/// After the body: import (glance-direct), wait until active, compare `os_hash_value`, unmark.
+/// After the body: import (glance-direct), wait until active, compare `os_hash_value`, unmark
+/// (recording `built` as `image_build_date`, see [`build_date`]).
 async fn finish(
     ctx: &Context,
     to: &Destination,
@@ -250,6 +252,7 @@ async fn finish(
     id: &str,
     verified: &Result<Verified, transfer::Error>,
     sent: Result<u64, glance::Error>,
+    built: Option<&str>,
 ) -> Result<(), String> {
     let verified = match (verified, sent) {
         (Ok(verified), Ok(_)) => verified,
@@ -265,7 +268,7 @@ async fn finish(
     }
     let active = activated(ctx, &to.client, id).await?;
     check_stored(&to.client, &active, &verified.digests).await?;
-    unmark(&to.client, id).await
+    unmark(&to.client, id, built).await
 }
 
 /// Keeps a verified image, or deletes a failed one and reports why.
@@ -323,7 +326,8 @@ async fn web_download(
         )
         .await?;
         check_stored(&to.client, &active, &verified.digests).await?;
-        unmark(&to.client, &id).await?;
+        let modified = ctx.fetcher.last_modified(&image.source.download_url).await;
+        unmark(&to.client, &id, build_date(image, modified).as_deref()).await?;
         Ok(verified)
     }
     .await;
@@ -505,9 +509,37 @@ async fn read_back(
     verified.map_err(|e| error_chain(&e))
 }
 
-/// Removes the marker: from now on the image counts as verified.
-async fn unmark(client: &GlanceClient, id: &str) -> Result<(), String> {
-    let ops = [PatchOp::remove_property(UNVERIFIED)];
+/// The `image_build_date` to record for a version the catalog gives no `build_date`: the day
+/// (UTC) the upstream last changed the file (`Last-Modified`), as `update` dates new versions.
+/// scs-0102 requires the property; `None` when the catalog has one or the upstream sent none.
+fn build_date(
+    image: &DesiredImage,
+    modified: Option<chrono::DateTime<chrono::Utc>>,
+) -> Option<String> {
+    if image.properties.contains_key(BUILD_DATE) {
+        return None;
+    }
+    let Some(modified) = modified else {
+        tracing::warn!(
+            "{}: no build_date in the catalog and no Last-Modified from {}: the image gets no \
+             image_build_date (scs-0102 requires it)",
+            image.name,
+            crate::transfer::redact(&image.source.download_url)
+        );
+        return None;
+    };
+    // A clock ahead of ours must not date the image in the future (scs-0102 refuses that).
+    let day = modified.min(chrono::Utc::now());
+    Some(day.format("%Y-%m-%d").to_string())
+}
+
+/// Removes the marker: from now on the image counts as verified. `built`: the upstream's date
+/// to record as `image_build_date` in the same patch.
+async fn unmark(client: &GlanceClient, id: &str, built: Option<&str>) -> Result<(), String> {
+    let mut ops = vec![PatchOp::remove_property(UNVERIFIED)];
+    if let Some(date) = built {
+        ops.push(PatchOp::set_property(BUILD_DATE, date));
+    }
     idempotent(|| client.patch_image(id, &ops))
         .await
         .map(drop)

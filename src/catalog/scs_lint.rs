@@ -186,11 +186,17 @@ fn version_level(
     let at = |field: &str| catalog.locate_key(origin, &format!("versions/{index}/{field}"));
     values(&version.meta, &at, &label, out);
     if version.build_date.is_none() && !version.is_latest() {
-        out.push(Diagnostic::warning(
-            catalog.locate(origin, &format!("versions/{index}/version")),
-            "scs-build-date",
-            format!("{label} has no `build_date`: scs-0102 requires image_build_date"),
-        ));
+        out.push(
+            Diagnostic::warning(
+                catalog.locate(origin, &format!("versions/{index}/version")),
+                "scs-build-date",
+                format!("{label} has no `build_date`: scs-0102 requires image_build_date"),
+            )
+            .with_hint(
+                "apply records the upstream file's Last-Modified day instead; set build_date \
+             to state the real one",
+            ),
+        );
     }
     if version.url.starts_with("file:") {
         out.push(Diagnostic::warning(

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Images, Module, Origin, Verdict, run};
 use crate::desired::{DesiredState, Retention, properties};
-use crate::glance::ObservedState;
+use crate::glance::{ObservedImage, ObservedState};
 
 /// A main testcase that passes now and would not after the plan, with what it would say.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,6 +21,13 @@ pub struct Regression {
 /// The images the official checks would see once Glance matches `desired`: every listed
 /// image except the managed ones of the desired definitions, plus what those definitions
 /// want (prunable versions excluded: `--prune none` keeps them as they are, visible or not).
+///
+/// What the catalog cannot say comes from the image the version already has in Glance: its
+/// size, `os_hash_algo`, registration time, and the `image_build_date` `apply` recorded for a
+/// version without `build_date`. A version not in Glance yet gets stand-ins that pass, as
+/// nothing about them is known before the upload: size 0, and today for a missing build date
+/// (`apply` records the upstream's `Last-Modified` day, a past date); its `os_hash_algo` stays
+/// unknown, which only the recommended `scs-0102-prop-hash_algo` reads.
 pub fn after(
     observed: &ObservedState,
     desired: &DesiredState,
@@ -35,6 +42,7 @@ pub fn after(
     };
     let kept = ObservedState {
         cloud: observed.cloud.clone(),
+        project_id: observed.project_id.clone(),
         images: observed
             .images
             .iter()
@@ -49,9 +57,36 @@ pub fn after(
             .retain(|i| i.retention != Retention::Prunable);
     }
     let mut images = Images::from_observed(&kept);
-    images
-        .images
-        .extend(Images::from_desired(&wanted, now).images);
+    for mut image in Images::from_desired(&wanted, now).images {
+        let identity = |i: &ObservedImage| {
+            i.property(properties::IMAGE_NAME) == image.property(properties::IMAGE_NAME)
+                && i.property(properties::INTERNAL_VERSION)
+                    == image.property(properties::INTERNAL_VERSION)
+        };
+        let existing = observed
+            .images
+            .iter()
+            .find(|i| i.has_tag(managed_tag) && identity(i));
+        let date = match existing {
+            Some(existing) => {
+                image.size = existing.size;
+                image.os_hash_algo.clone_from(&existing.os_hash_algo);
+                image.created_at = existing.created_at;
+                existing.property(properties::BUILD_DATE).map(str::to_owned)
+            }
+            None => {
+                image.size = Some(0);
+                Some(now.format("%Y-%m-%d").to_string())
+            }
+        };
+        if let Some(date) = date {
+            image
+                .properties
+                .entry(properties::BUILD_DATE.to_owned())
+                .or_insert(date);
+        }
+        images.images.push(image);
+    }
     images.origin = Origin::Glance;
     images
 }
@@ -120,12 +155,14 @@ mod tests {
             .with_tag("managed");
         let before = Images::from_observed(&ObservedState {
             cloud: "c".into(),
+            project_id: None,
             images: vec![current.clone()],
         });
         // on_rotate keeps the old image generic: the uniqueness rule (v2 main) breaks.
         let keep_generic = desired("    on_rotate:\n      meta:\n        os_purpose: generic\n");
         let observed = ObservedState {
             cloud: "c".into(),
+            project_id: None,
             images: vec![current],
         };
         let after_plan = after(&observed, &keep_generic, "managed", now);
@@ -145,5 +182,56 @@ mod tests {
                 .any(|r| r.testcase == "scs-0102-os_purpose-uniqueness"),
             "{found:#?}"
         );
+    }
+
+    #[test]
+    fn what_the_catalog_cannot_say_comes_from_glance_or_passes() {
+        let now: DateTime<Utc> = "2026-11-22T12:00:00Z".parse().unwrap();
+        let mut undated = desired("");
+        for image in undated.definitions.iter_mut().flat_map(|d| &mut d.images) {
+            image.properties.remove(properties::BUILD_DATE);
+        }
+        // Glance has the current version, dated by apply from the upstream's Last-Modified.
+        let current = ObservedImage::test("Ubuntu 24.04")
+            .with_visibility(Visibility::Public)
+            .with_tag("managed")
+            .with_property(properties::IMAGE_NAME, "Ubuntu 24.04")
+            .with_property(properties::INTERNAL_VERSION, "20260201")
+            .with_property(properties::BUILD_DATE, "2026-01-30")
+            .with_created_at("2026-02-01T00:00:00Z".parse().unwrap())
+            .with_min_disk(8);
+        let observed = ObservedState {
+            cloud: "c".into(),
+            project_id: None,
+            images: vec![current],
+        };
+        let images = after(&observed, &undated, "managed", now);
+        let date = |name: &str| {
+            let image = images.images.iter().find(|i| i.name == name).unwrap();
+            image.property(properties::BUILD_DATE).map(str::to_owned)
+        };
+        assert_eq!(date("Ubuntu 24.04").as_deref(), Some("2026-01-30"));
+        // Not in Glance yet: apply will record a past date; today stands in for it.
+        assert_eq!(
+            date("Ubuntu 24.04 (20260101)").as_deref(),
+            Some("2026-11-22")
+        );
+        // Size and registration of the image in Glance; a new one's size is not known yet.
+        let image = |name: &str| images.images.iter().find(|i| i.name == name).unwrap();
+        let created = "2026-02-01T00:00:00Z".parse().ok();
+        assert_eq!(
+            (image("Ubuntu 24.04").size, image("Ubuntu 24.04").created_at),
+            (Some(1024), created)
+        );
+        assert_eq!(image("Ubuntu 24.04 (20260101)").size, Some(0));
+        let before = Images::from_observed(&observed);
+        let passes = |images: &Images, id: &str| {
+            run(Module::ALL, images, now).testcase(id).unwrap().verdict == Verdict::Pass
+        };
+        for id in ["scs-0102-prop-image_build_date", "scs-0102-prop-min_disk"] {
+            assert!(passes(&before, id) && passes(&images, id), "{id}");
+        }
+        let found = regressions(&before, &images, now);
+        assert!(found.is_empty(), "{found:#?}");
     }
 }

@@ -177,10 +177,20 @@ pub(crate) fn registered(image: &Image) -> i64 {
 
 /// `image_build_date` parses, is not after the registration and not in the future. The
 /// future check uses the build date, or the registration time when the build date is
-/// invalid (as the official `(bdate or rdate) > now`).
+/// invalid (as the official `(bdate or rdate) > now`). Offline, a version without
+/// `build_date` is not an offender: `apply` records the upstream's `Last-Modified` day, which
+/// is known only then (a WARNING says so).
 pub(crate) fn image_build_date(images: &Images, now: i64, log: &mut Log) -> Outcome {
     let mut errors = 0;
     for image in &images.images {
+        if images.origin == Origin::Catalog && image.property("image_build_date").is_none() {
+            log.warning(format!(
+                "Image \"{}\": no build_date in the catalog; apply records the upstream \
+                 file's Last-Modified day as image_build_date",
+                image.name
+            ));
+            continue;
+        }
         let rdate = registered(image);
         let text = image.property("image_build_date").unwrap_or("");
         let bdate = dates::parse(text, DATE_FORMATS);

@@ -350,6 +350,41 @@ fn build_date_must_not_be_in_the_future() {
 }
 
 #[test]
+fn offline_a_version_without_build_date_is_dated_by_apply() {
+    let id = "scs-0102-prop-image_build_date";
+    let undated = with(good("capi"), "image_build_date", None);
+    // In Glance a missing date fails ...
+    expect(
+        "live",
+        id,
+        &live(vec![undated.clone()]),
+        Verdict::Fail,
+        &["Image \"capi\": image_build_date \"\" INVALID"],
+    );
+    // ... offline it is not known yet: apply records the upstream's Last-Modified day.
+    let catalog = |images| Images {
+        origin: Origin::Catalog,
+        images,
+    };
+    expect(
+        "offline",
+        id,
+        &catalog(vec![undated]),
+        Verdict::Pass,
+        &["WARNING: Image \"capi\": no build_date in the catalog; apply records"],
+    );
+    // A catalog date that does not parse still fails offline.
+    let invalid = with(good("bad"), "image_build_date", Some("2026-13-01"));
+    expect(
+        "offline invalid",
+        id,
+        &catalog(vec![invalid]),
+        Verdict::Fail,
+        &["INVALID"],
+    );
+}
+
+#[test]
 fn os_purpose_uniqueness_groups_public_visible_generic_images() {
     let id = "scs-0102-os_purpose-uniqueness";
     let generic = |name: &str| with(good(name), "os_purpose", Some("generic"));

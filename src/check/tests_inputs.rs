@@ -79,6 +79,7 @@ fn from_observed_keeps_what_a_member_listing_checks() {
     };
     let state = ObservedState {
         cloud: "c".into(),
+        project_id: None,
         images: vec![
             image("old", GlanceVisibility::Public, "2026-01-01T00:00:00Z"),
             image("new", GlanceVisibility::Public, "2026-06-01T00:00:00Z"),
@@ -121,6 +122,7 @@ fn admin_view_is_guessed_from_other_projects_private_images() {
     };
     let member = ObservedState {
         cloud: "member".into(),
+        project_id: None,
         images: vec![
             owned("a", "demo", GlanceVisibility::Private),
             owned("b", "admin", GlanceVisibility::Public),
@@ -130,6 +132,7 @@ fn admin_view_is_guessed_from_other_projects_private_images() {
     assert_eq!(admin_view_hint(&member), None);
     let admin = ObservedState {
         cloud: "admin".into(),
+        project_id: None,
         images: vec![
             owned("a", "demo", GlanceVisibility::Private),
             owned("b", "admin", GlanceVisibility::Community),

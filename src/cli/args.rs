@@ -299,6 +299,11 @@ pub struct CheckArgs {
         )
     )]
     pub modules: Vec<crate::check::Module>,
+    /// Only images carrying this tag, e.g. the managed tag (what `apply` published). The
+    /// official suite checks every visible public image: a scoped run does not predict the
+    /// certification verdict.
+    #[arg(long, value_name = "TAG", conflicts_with = "offline")]
+    pub tag: Option<String>,
     /// Check the images the catalog would publish instead of a cloud (no network).
     #[arg(long)]
     pub offline: bool,

@@ -5,6 +5,10 @@
 //! `LEVEL: <testcase-id>: message`. `--output json` prints the whole [`Report`] instead.
 //! Exit 0 when every main testcase of the selected modules passes, else 1.
 //!
+//! `--tag` scopes a cloud's check to the images carrying a tag (e.g. what `apply` published
+//! under the managed tag), for a gate on one publisher's images; the official suite sees all
+//! of them, so the summary says the run was scoped.
+//!
 //! Admin credentials: the official suite refuses them, because an admin's listing is not what
 //! a member sees. `GlanceClient` does not expose the token's roles, so the warning rests on
 //! [`check::admin_view_hint`] (private or community images of several projects in the
@@ -26,7 +30,8 @@ use crate::glance::{ConnectOptions, GlanceClient};
 
 /// What was checked, for the human summary and the JSON `subject`.
 enum Subject {
-    Cloud(String),
+    /// A cloud, with the `--tag` the images were scoped to.
+    Cloud(String, Option<String>),
     Catalog(Vec<PathBuf>),
 }
 
@@ -39,10 +44,13 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<Exit> {
         (Subject::Catalog(paths), images, None)
     } else {
         let runtime = super::runtime()?;
-        let (cloud, state) = runtime.block_on(observe(args.cloud.as_deref()))?;
+        let (cloud, mut state) = runtime.block_on(observe(args.cloud.as_deref()))?;
         let warning = check::admin_view_hint(&state);
+        if let Some(tag) = &args.tag {
+            state.images.retain(|i| i.has_tag(tag));
+        }
         (
-            Subject::Cloud(cloud),
+            Subject::Cloud(cloud, args.tag.clone()),
             Images::from_observed(&state),
             warning,
         )
@@ -107,7 +115,8 @@ fn print(
         OutputFormat::Json => {
             let mut value = serde_json::to_value(report).map_err(io::Error::other)?;
             value["subject"] = match subject {
-                Subject::Cloud(cloud) => json!({ "cloud": cloud }),
+                Subject::Cloud(cloud, None) => json!({ "cloud": cloud }),
+                Subject::Cloud(cloud, Some(tag)) => json!({ "cloud": cloud, "tag": tag }),
                 Subject::Catalog(paths) => json!({ "catalog": paths }),
             };
             value["warnings"] = json!(warning.into_iter().collect::<Vec<_>>());
@@ -122,7 +131,13 @@ fn print(
 
 fn summary(report: &Report, subject: &Subject) -> String {
     let what = match subject {
-        Subject::Cloud(cloud) => format!("cloud `{cloud}` (visible public and community images)"),
+        Subject::Cloud(cloud, None) => {
+            format!("cloud `{cloud}` (visible public and community images)")
+        }
+        Subject::Cloud(cloud, Some(tag)) => format!(
+            "cloud `{cloud}` (visible public and community images tagged `{tag}` only: the \
+             official suite checks them all)"
+        ),
         Subject::Catalog(paths) => {
             let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
             format!(
@@ -196,6 +211,12 @@ mod tests {
         .unwrap();
         assert_eq!(args.cloud.as_deref(), Some("member"));
         assert_eq!(args.modules(), [Module::Scs0104V1_2, Module::Scs0102V1]);
+        assert_eq!(args.tag, None);
+        let args = check_args(&["--cloud", "member", "--tag", "managed_by_image_manager"]);
+        assert_eq!(
+            args.unwrap().tag.as_deref(),
+            Some("managed_by_image_manager")
+        );
         let args = check_args(&["--offline", "--images", "a.yaml"]).unwrap();
         assert_eq!(args.catalog_paths(), [PathBuf::from("a.yaml")]);
         assert_eq!(
@@ -209,6 +230,7 @@ mod tests {
         for bad in [
             &["--module", "scs-0102"][..],
             &["--offline", "--cloud", "x"],
+            &["--offline", "--tag", "t"],
             &["--images", "a.yaml"],
             &["--output", "yaml"],
         ] {

@@ -13,6 +13,10 @@ use crate::catalog::{Definition, Version, Visibility};
 pub const IMAGE_NAME: &str = "image_name";
 /// Property holding the version string: the other half of a managed image's identity.
 pub const INTERNAL_VERSION: &str = "internal_version";
+/// The scs-0102 build date: the version's `build_date`, else the day the upstream last changed
+/// the file (`Last-Modified`), recorded by `apply` when it uploads the image. A version without
+/// `build_date` never has this property removed.
+pub const BUILD_DATE: &str = "image_build_date";
 /// Set on every image `apply` creates and removed once its bytes are verified: an image that
 /// still carries it (an interrupted run, a web-download nobody checked) is never published and
 /// the next plan deletes it as a leftover, whatever its status.
@@ -47,7 +51,7 @@ pub fn of(definition: &Definition, version: &Version) -> BTreeMap<String, String
             .unwrap_or(&definition.name),
     );
     if let Some(date) = &version.build_date {
-        set("image_build_date", date);
+        set(BUILD_DATE, date);
     }
     if let Some(login) = &definition.login {
         set("image_original_user", login);
@@ -105,7 +109,7 @@ pub fn managed_keys(definition: &Definition) -> BTreeSet<String> {
         INTERNAL_VERSION,
         "image_source",
         "image_description",
-        "image_build_date",
+        BUILD_DATE,
         "image_original_user",
         "architecture",
         "hw_disk_bus",

@@ -329,6 +329,11 @@ impl GlanceClient {
 
     /// `X-Auth-Token` (marked sensitive, so reqwest never prints it) for the
     /// requests we send ourselves.
+    /// The project the current token is scoped to (`None` for unscoped or system tokens).
+    pub fn project_id(&self) -> Option<String> {
+        self.session.get_auth_info()?.token.project?.id
+    }
+
     pub(crate) fn auth_headers(&self) -> Result<HeaderMap, Error> {
         let token = self.session.get_auth_token().ok_or_else(|| Error::Auth {
             cloud: self.cloud.clone(),

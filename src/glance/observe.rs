@@ -50,6 +50,7 @@ impl GlanceClient {
         images.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(ObservedState {
             cloud: self.cloud.clone(),
+            project_id: self.project_id(),
             images,
         })
     }

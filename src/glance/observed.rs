@@ -359,6 +359,10 @@ impl ObservedImage {
 pub struct ObservedState {
     /// The cloud name the listing came from (clouds.yaml key).
     pub cloud: String,
+    /// The project the credentials are scoped to, when known. Only its images can be
+    /// managed: an admin lists every project's images, tagged ones included, and must never
+    /// adopt or prune another project's.
+    pub project_id: Option<String>,
     /// Every image the credentials can list, hidden ones included, ordered by
     /// `created_at` then `id`.
     pub images: Vec<ObservedImage>,
@@ -369,9 +373,19 @@ impl ObservedState {
         self.images.iter().find(|i| i.id == id)
     }
 
-    /// Images carrying `tag` (the managed-tag ownership rule).
+    /// Images carrying `tag` and owned by the credentials' project (the ownership rule).
     pub fn tagged<'a>(&'a self, tag: &'a str) -> impl Iterator<Item = &'a ObservedImage> + 'a {
-        self.images.iter().filter(move |i| i.has_tag(tag))
+        self.images
+            .iter()
+            .filter(move |i| i.has_tag(tag) && self.owns(i))
+    }
+
+    /// Whether `image` belongs to the credentials' project (true when either side is unknown).
+    pub fn owns(&self, image: &ObservedImage) -> bool {
+        match (&self.project_id, &image.owner) {
+            (Some(project), Some(owner)) => project == owner,
+            _ => true,
+        }
     }
 }
 
@@ -467,6 +481,7 @@ mod tests {
         assert!(image.os_hidden);
         let state = ObservedState {
             cloud: "c".into(),
+            project_id: None,
             images: vec![image, ObservedImage::test("other")],
         };
         assert_eq!(state.tagged("managed_by_image_manager").count(), 1);

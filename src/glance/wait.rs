@@ -48,20 +48,33 @@ pub mod conditions {
     use super::{Condition, Readiness};
     use crate::glance::observed::{ImageStatus, ObservedImage};
 
-    /// Status `active`. Fails early on `killed`/`deleted`/`deactivated`, and
-    /// on a failed import (Glance sets `os_glance_failed_import`, leaves the
-    /// image in `importing` (glance-direct) or back in `queued`
-    /// (web-download); the task's message is in `image_tasks`).
+    /// Status `active`, and no import task holding the image any more. Fails
+    /// early on `killed`/`deleted`/`deactivated`, and on a failed import
+    /// (Glance sets `os_glance_failed_import`, leaves the image in
+    /// `importing` (glance-direct) or back in `queued` (web-download); the
+    /// task's message is in `image_tasks`).
+    ///
+    /// An import shows `active` a moment before its task ends: until the task
+    /// drops its lock (`os_glance_import_task`) it still saves the whole image
+    /// it read earlier, which silently undoes a PATCH made in between
+    /// (observed on Glance 33). So the image counts as active only once the
+    /// lock is gone.
     pub fn is_active() -> impl Condition {
         IsActive
     }
 
     struct IsActive;
 
+    /// The property an import task holds the image with, its id as value.
+    const IMPORT_LOCK: &str = "os_glance_import_task";
+
     impl Condition for IsActive {
         fn evaluate(&self, image: &ObservedImage) -> Readiness {
             match &image.status {
-                ImageStatus::Active => Readiness::Ready,
+                ImageStatus::Active => match image.property(IMPORT_LOCK) {
+                    Some(task) if !task.is_empty() => Readiness::NotYet,
+                    _ => Readiness::Ready,
+                },
                 ImageStatus::Killed
                 | ImageStatus::Deleted
                 | ImageStatus::PendingDelete
@@ -142,6 +155,13 @@ mod tests {
         assert_eq!(cond.evaluate(&importing), Readiness::NotYet);
         let failed = importing.with_property("os_glance_failed_import", "local");
         assert!(matches!(cond.evaluate(&failed), Readiness::Failed(_)));
+        let locked = image.clone().with_property(
+            "os_glance_import_task",
+            "d6653152-fd65-4b35-9d42-8315001cdd97",
+        );
+        assert_eq!(cond.evaluate(&locked), Readiness::NotYet);
+        let unlocked = image.clone().with_property("os_glance_import_task", "");
+        assert_eq!(cond.evaluate(&unlocked), Readiness::Ready);
         let killed = image.with_status(ImageStatus::Killed);
         assert!(matches!(cond.evaluate(&killed), Readiness::Failed(_)));
     }

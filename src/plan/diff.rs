@@ -2,11 +2,14 @@
 //!
 //! Only what the tool manages is compared: the name, visibility, `os_hidden`, `protected`,
 //! `min_disk`, `min_ram`, the tag list, the catalog's properties, and removal of properties in
-//! the definition's managed-key set. Everything else on an image is none of its business.
+//! the definition's managed-key set (but never `image_build_date` of a version without
+//! `build_date`: `apply` recorded it from the upstream). Everything else on an image is none
+//! of its business.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::Change;
+use crate::desired::properties::BUILD_DATE;
 use crate::desired::{DesiredDefinition, DesiredImage};
 use crate::glance::ObservedImage;
 
@@ -57,7 +60,9 @@ pub fn changes(
     }
     properties(observed, &desired.properties, &mut out);
     for key in managed_keys {
+        // Without a catalog `build_date`, the date `apply` recorded from the upstream stays.
         if !desired.properties.contains_key(key)
+            && key != BUILD_DATE
             && let Some(old) = observed.properties.get(key)
         {
             out.push(Change::Property {

@@ -75,6 +75,7 @@ fn in_sync(desired: &DesiredState) -> Vec<ObservedImage> {
 fn plan_with(desired: &DesiredState, images: Vec<ObservedImage>, prune: Prune) -> Plan {
     let observed = ObservedState {
         cloud: "test".into(),
+        project_id: None,
         images,
     };
     plan(
@@ -192,6 +193,33 @@ fn drift_is_one_patch_with_every_change_and_foreign_keys_untouched() {
         },
     ];
     assert_eq!(got, expected);
+}
+
+#[test]
+fn the_build_date_apply_recorded_stays_until_the_catalog_gives_one() {
+    let undated = desired_from(
+        &MULTI
+            .replace("UUID", "forever")
+            .replace("VERSIONS", &version_yaml("20260101"))
+            .replace("        build_date: 2026-01-01\n", ""),
+    );
+    // apply recorded the upstream's Last-Modified day: no change, and no removal.
+    let image = in_sync(&undated)
+        .remove(0)
+        .with_property("image_build_date", "2025-12-30");
+    let plan = plan_with(&undated, vec![image.clone()], Prune::None);
+    assert!(plan.is_empty(), "{:#?}", plan.steps);
+    // A build_date added to the catalog replaces it.
+    let dated = multi("forever", &["20260101"]);
+    let plan = plan_with(&dated, vec![image], Prune::None);
+    assert_eq!(
+        changes(&plan.steps[0]),
+        [Change::Property {
+            key: "image_build_date".into(),
+            from: Some("2025-12-30".into()),
+            to: Some("2026-01-01".into()),
+        }]
+    );
 }
 
 #[test]
@@ -511,6 +539,7 @@ fn a_cloud_managed_by_the_python_tool_is_adopted_without_uploads() {
     image.tags = vec!["managed_by_osism".into(), "os:ubuntu".into()];
     let observed = ObservedState {
         cloud: "test".into(),
+        project_id: None,
         images: vec![image],
     };
     let mut adopting = desired.clone();
@@ -543,5 +572,49 @@ fn images_of_other_definitions_are_left_alone() {
     assert_eq!(
         summary(&plan),
         [step(Phase::Upload, "+", "Ubuntu 24.04", "missing")]
+    );
+}
+
+#[test]
+fn tagged_images_of_other_projects_are_never_managed() {
+    // An admin lists every project's images; a tagged image in another project is not ours:
+    // not adopted, not corrected, not pruned, and our own copy is created.
+    let desired = multi("none", &["20260101"]);
+    let mut theirs = in_sync(&desired).remove(0);
+    theirs.owner = Some("other-project".into());
+    theirs.visibility = Visibility::Shared;
+    let observed = ObservedState {
+        cloud: "test".into(),
+        project_id: Some("test-project".into()),
+        images: vec![theirs.clone()],
+    };
+    let policy = Policy {
+        managed_tag: "managed_by_image_manager".into(),
+        prune: Prune::Delete,
+    };
+    let first = plan(&desired, &observed, &policy);
+    assert_eq!(
+        summary(&first),
+        [step(Phase::Upload, "+", "Ubuntu 24.04", "missing")]
+    );
+    assert!(
+        first
+            .steps
+            .iter()
+            .all(|s| s.action.image_id() != Some(theirs.id.as_str()))
+    );
+
+    // The same image in our project is managed as before (no create).
+    theirs.owner = Some("test-project".into());
+    let observed = ObservedState {
+        images: vec![theirs],
+        ..observed
+    };
+    let second = plan(&desired, &observed, &policy);
+    assert!(
+        second
+            .steps
+            .iter()
+            .all(|s| !matches!(s.action, Action::Create { .. }))
     );
 }

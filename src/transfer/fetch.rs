@@ -27,6 +27,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use reqwest::header::{self, HeaderMap};
@@ -103,6 +104,26 @@ impl Fetcher {
         }
     }
 
+    /// When the upstream last changed `url` (a `HEAD`'s `Last-Modified`, a `file:` URL's
+    /// modification time), for callers that do not download it themselves (web-download).
+    /// Best effort: `None` on any error, without retries.
+    pub async fn last_modified(&self, url: &str) -> Option<DateTime<Utc>> {
+        let parsed = Url::parse(url).ok()?;
+        match parsed.scheme() {
+            "http" | "https" => {
+                let response = self.client.head(parsed).send().await.ok()?;
+                let response = response.error_for_status().ok()?;
+                last_modified(response.headers())
+            }
+            "file" => {
+                let path = parsed.to_file_path().ok()?;
+                let modified = tokio::fs::metadata(path).await.ok()?.modified().ok()?;
+                Some(DateTime::<Utc>::from(modified))
+            }
+            _ => None,
+        }
+    }
+
     async fn open_http(&self, url: Url, shown: String) -> Result<Download, Error> {
         let mut http = Http {
             client: self.client.clone(),
@@ -110,6 +131,7 @@ impl Fetcher {
             url,
             shown,
             validator: None,
+            last_modified: None,
             length: None,
             received: 0,
             failures: 0,
@@ -118,7 +140,7 @@ impl Fetcher {
         if let Err(error) = http.request().await {
             http.recover(error).await?;
         }
-        let length = http.length;
+        let (length, last_modified) = (http.length, http.last_modified);
         let inner = futures::stream::unfold(Some(http), |state| async move {
             let mut http = state?;
             match http.next_chunk().await {
@@ -129,6 +151,7 @@ impl Fetcher {
         });
         Ok(Download {
             length,
+            last_modified,
             inner: inner.boxed(),
         })
     }
@@ -140,11 +163,14 @@ async fn open_file(path: std::path::PathBuf) -> Result<Download, Error> {
         move |source| Error::File { path, source }
     };
     let file = tokio::fs::File::open(&path).await.map_err(error(&path))?;
-    let length = file.metadata().await.map_err(error(&path))?.len();
+    let metadata = file.metadata().await.map_err(error(&path))?;
+    let length = metadata.len();
+    let last_modified = metadata.modified().ok().map(DateTime::<Utc>::from);
     let stream = ReaderStream::with_capacity(file, FILE_CHUNK);
     let inner = stream.map(move |chunk| chunk.map_err(error(&path)));
     Ok(Download {
         length: Some(length),
+        last_modified,
         inner: inner.boxed(),
     })
 }
@@ -152,6 +178,7 @@ async fn open_file(path: std::path::PathBuf) -> Result<Download, Error> {
 /// The bytes of one upstream file, resumed transparently after breaks (see the module docs).
 pub struct Download {
     length: Option<u64>,
+    last_modified: Option<DateTime<Utc>>,
     inner: BoxStream<'static, Result<Bytes, Error>>,
 }
 
@@ -159,6 +186,12 @@ impl Download {
     /// Total length in bytes, when the server announced it (for progress and size checks).
     pub fn length(&self) -> Option<u64> {
         self.length
+    }
+
+    /// When the upstream last changed the file: its `Last-Modified` header (a `file:` URL's
+    /// modification time), if it sent a valid one.
+    pub fn last_modified(&self) -> Option<DateTime<Utc>> {
+        self.last_modified
     }
 }
 
@@ -180,6 +213,8 @@ struct Http {
     shown: String,
     /// Strong ETag or Last-Modified of the first answer, for `If-Range`.
     validator: Option<String>,
+    /// `Last-Modified` of the first answer.
+    last_modified: Option<DateTime<Utc>>,
     /// Total length, from `Content-Length` of the first answer (or `Content-Range` later).
     length: Option<u64>,
     received: u64,
@@ -216,6 +251,7 @@ impl Http {
             }
             self.url = response.url().clone();
             self.validator = validator(response.headers());
+            self.last_modified = last_modified(response.headers());
             self.length = response.content_length();
         } else {
             match status {
@@ -339,6 +375,14 @@ fn validator(headers: &HeaderMap) -> Option<String> {
     strong.or(text(header::LAST_MODIFIED)).map(str::to_owned)
 }
 
+/// The `Last-Modified` header as a time (an HTTP date, RFC 9110 5.6.7).
+fn last_modified(headers: &HeaderMap) -> Option<DateTime<Utc>> {
+    let text = headers.get(header::LAST_MODIFIED)?.to_str().ok()?;
+    DateTime::parse_from_rfc2822(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
 /// Checks the `Content-Range` of a 206 answering `Range: bytes=offset-`; returns the total length
 /// it states (`None` for `*`).
 ///
@@ -434,6 +478,34 @@ mod tests {
         headers.insert(header::ETAG, "\"strong\"".parse().unwrap());
         assert_eq!(validator(&headers), Some("\"strong\"".to_owned()));
         assert_eq!(validator(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn last_modified_reads_http_dates() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(last_modified(&headers), None);
+        headers.insert(
+            header::LAST_MODIFIED,
+            "Tue, 08 Jul 2025 13:04:05 GMT".parse().unwrap(),
+        );
+        let time = last_modified(&headers).unwrap();
+        assert_eq!(time.to_rfc3339(), "2025-07-08T13:04:05+00:00");
+        headers.insert(header::LAST_MODIFIED, "yesterday".parse().unwrap());
+        assert_eq!(last_modified(&headers), None);
+    }
+
+    #[tokio::test]
+    async fn a_file_url_is_dated_by_its_modification_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.img");
+        std::fs::write(&path, b"data").unwrap();
+        let url = Url::from_file_path(&path).unwrap().to_string();
+        let fetcher = Fetcher::new(&FetchOptions::default()).unwrap();
+        let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+        let want = Some(DateTime::<Utc>::from(modified));
+        assert_eq!(fetcher.open(&url).await.unwrap().last_modified(), want);
+        assert_eq!(fetcher.last_modified(&url).await, want);
+        assert_eq!(fetcher.last_modified("ftp://host/a.img").await, None);
     }
 
     #[tokio::test]

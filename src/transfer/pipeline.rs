@@ -298,13 +298,7 @@ mod tests {
         let live = fanout.add();
         drop(gone);
         let expected = expected_for(&bytes);
-        let run = run(
-            source(&bytes, CHUNK),
-            &expected,
-            &[],
-            fanout,
-            &|_| {},
-        );
+        let run = run(source(&bytes, CHUNK), &expected, &[], fanout, &|_| {});
         let (verified, (received, _)) = tokio::join!(run, collect(live));
         assert!(verified.is_ok());
         assert_eq!(received.len(), bytes.len());

@@ -263,6 +263,8 @@ async fn recency_needs_a_fresh_replacement_and_hidden_images_are_not_checked() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scs_0104_wants_ubuntu_2404_from_the_codename_path() {
+    // check_apply.rs publishes an `Ubuntu 24.04` too: not at the same time.
+    let _lock = sandbox::scs_lock();
     let admin = sandbox::admin().await;
     let member = sandbox::member().await;
     let foreign = member
@@ -329,24 +331,28 @@ fn offline_starter_catalog() {
     let (code, stdout, stderr) = check(&["--offline", "--images", catalog]);
     let verdicts: BTreeMap<&str, &str> =
         stdout.lines().filter_map(|l| l.split_once(": ")).collect();
-    // Known gap: the CAPI versions of the starter catalog have no build_date.
-    assert_eq!(
-        verdicts["scs-0102-prop-image_build_date"], "FAIL",
-        "{stdout}"
-    );
+    // The CAPI versions have no build_date: apply dates them by the upstream's Last-Modified,
+    // so offline they are a WARNING, not a failure.
     assert!(
-        stderr.contains("ERROR: scs-0102-prop-image_build_date: Image \"ubuntu-capi-image-v"),
+        stderr.contains(
+            "WARNING: scs-0102-prop-image_build_date: Image \"ubuntu-capi-image-v1.34.12\": \
+             no build_date in the catalog"
+        ),
         "{stderr}"
     );
     for (id, verdict) in &verdicts {
-        if id.starts_with("scs-") && *id != "scs-0102-prop-image_build_date" {
+        if id.starts_with("scs-") {
             assert_eq!(*verdict, "PASS", "{id}\n{stdout}\n{stderr}");
         }
     }
     assert_eq!(verdicts.len(), 31 + 3, "{stdout}");
-    assert!(stdout.contains("module scs-0104-v1-2: PASS\n"), "{stdout}");
-    assert!(stdout.contains("module scs-0102-v1: FAIL\n"), "{stdout}");
-    assert_eq!(code, 1);
+    for module in ["scs-0102-v1", "scs-0102-v2", "scs-0104-v1-2"] {
+        assert!(
+            stdout.contains(&format!("module {module}: PASS\n")),
+            "{stdout}"
+        );
+    }
+    assert_eq!(code, 0);
     assert!(
         stderr.contains("INFO: scs-0102-prop-min_disk: image sizes are unknown"),
         "{stderr}"

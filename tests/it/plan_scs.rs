@@ -18,6 +18,8 @@ fn public_definition(name: &str, versions: &[&str], on_rotate: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotation_that_keeps_two_generic_images_visible_is_warned_about() {
+    // The warning needs the testcase to pass cloud-wide first (check_apply.rs breaks it).
+    let _lock = sandbox::scs_lock();
     let client = sandbox::admin().await;
     let cleanup = Cleanup::new();
     let name = unique_name("scs");

@@ -296,3 +296,15 @@ pub(crate) fn list_pages(images: &[image_manager::glance::ObservedImage]) -> usi
     let hidden = images.iter().filter(|i| i.os_hidden).count();
     (images.len() - hidden) / 1000 + 1 + hidden / 1000 + 1
 }
+
+/// A lock on the sandbox's cloud-wide SCS verdicts, across test processes (nextest) and
+/// threads (cargo test): a file lock next to the clouds.yaml, released when the file drops.
+/// `check` and `plan`'s regression warnings judge ALL public images, so hold it while a test
+/// publishes images that make a testcase fail on purpose or that carry scs-0104 standard
+/// names (`Ubuntu 24.04`: name look-ups see one image per name), and while a test relies on
+/// such a verdict of the whole cloud.
+pub(crate) fn scs_lock() -> std::fs::File {
+    let file = std::fs::File::create(clouds_yaml().with_file_name("it-scs.lock")).unwrap();
+    tokio::task::block_in_place(|| file.lock()).unwrap();
+    file
+}
