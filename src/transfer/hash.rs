@@ -17,8 +17,8 @@ use tokio::sync::mpsc;
 
 use crate::catalog::checksums::Algorithm;
 
-/// Chunks buffered per worker before `update` waits: bounds memory to a few MiB per stream.
-const QUEUE: usize = 16;
+/// Chunks buffered per worker before `update` waits: with 256 KiB chunks, 1 MiB per stream.
+const QUEUE: usize = 4;
 
 /// The running digests of one stream.
 pub struct Hashers {

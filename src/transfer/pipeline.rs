@@ -25,7 +25,7 @@ use crate::catalog::checksums::{Algorithm, Digest};
 /// Chunk size handed to hashers and targets.
 pub const CHUNK: usize = 256 * 1024;
 /// Chunks buffered per target before the download waits for the slowest target.
-const QUEUE: usize = 8;
+const QUEUE: usize = 4;
 
 /// What the bytes must be.
 #[derive(Clone, Debug)]
