@@ -18,5 +18,15 @@ mod plan_scs;
 mod update;
 // `image-manager check` (SCS scs-0102 / scs-0104) against the sandbox and offline on images.d.
 mod check;
+// images.d applied onto the sandbox passes `check` as member; broken properties fail it.
+mod check_apply;
 // `transfer` against the upstream mirror: downloads, resume, retries, decompression, checksums.
 mod transfer;
+// `apply` under upstream faults (both data paths) and format refusals, against the sandbox.
+mod apply_faults;
+// `apply` killed with SIGKILL or crashed mid-way converges on the next run; 2 GiB in flat memory.
+mod apply_crash;
+// `apply` against the sandbox and the upstream mirror: creates, methods, fan-out, the CLI.
+mod apply;
+// `apply` on existing images: rotation, retention (uuid_validity × --prune), drift, ownership.
+mod apply_rotation;
