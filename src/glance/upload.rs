@@ -28,7 +28,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
 use tokio::time::Instant;
 
 use super::error::BoxError;
@@ -71,16 +71,7 @@ impl GlanceClient {
         S: Stream<Item = Result<Bytes, E>> + Send + 'static,
         E: Into<BoxError> + 'static,
     {
-        check_path_segment("image id", id)?;
-        self.ensure_fresh_token().await?;
-        let url = self
-            .image_endpoint()
-            .await?
-            .join(&format!("images/{id}/{target}"))
-            .map_err(|e| Error::InvalidRequest {
-                message: format!("image data URL: {e}"),
-            })?;
-        let mut headers = self.auth_headers()?;
+        let (url, mut headers) = self.data_request(id, target).await?;
         headers.insert(
             CONTENT_TYPE,
             HeaderValue::from_static("application/octet-stream"),
@@ -150,16 +141,7 @@ impl GlanceClient {
         id: &str,
     ) -> Result<BoxStream<'static, Result<Bytes, Error>>, Error> {
         const OPERATION: &str = "download image data";
-        check_path_segment("image id", id)?;
-        self.ensure_fresh_token().await?;
-        let url = self
-            .image_endpoint()
-            .await?
-            .join(&format!("images/{id}/file"))
-            .map_err(|e| Error::InvalidRequest {
-                message: format!("image data URL: {e}"),
-            })?;
-        let mut headers = self.auth_headers()?;
+        let (url, mut headers) = self.data_request(id, "file").await?;
         headers.insert(ACCEPT, HeaderValue::from_static("application/octet-stream"));
         self.count_call();
         let transport = |source| Error::Transport {
@@ -225,6 +207,23 @@ impl GlanceClient {
             })
             .boxed(),
         )
+    }
+}
+
+impl GlanceClient {
+    /// The URL of `images/{id}/{target}` and the auth headers, with a token fresh enough to
+    /// outlast the start of a long transfer.
+    async fn data_request(&self, id: &str, target: &str) -> Result<(url::Url, HeaderMap), Error> {
+        check_path_segment("image id", id)?;
+        self.ensure_fresh_token().await?;
+        let url = self
+            .image_endpoint()
+            .await?
+            .join(&format!("images/{id}/{target}"))
+            .map_err(|e| Error::InvalidRequest {
+                message: format!("image data URL: {e}"),
+            })?;
+        Ok((url, self.auth_headers()?))
     }
 }
 

@@ -21,7 +21,7 @@ use futures::future::join_all;
 use image_manager::glance::{self, GlanceClient, ImageStatus, ObservedImage, Visibility};
 use image_manager::plan::{Action, Change, Phase, Prune, Warning};
 
-use crate::apply::{
+use crate::apply_support::{
     Def, TAG, Ver, assert_as_desired, assert_created, assert_holds, catalog_of, created, day,
     desired_now, desired_on, finish, options, raw_disk, run, serve, shown, target,
 };

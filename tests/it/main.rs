@@ -28,5 +28,7 @@ mod apply_faults;
 mod apply_crash;
 // `apply` against the sandbox and the upstream mirror: creates, methods, fan-out, the CLI.
 mod apply;
+// Helpers shared by `apply` and `apply_rotation`.
+mod apply_support;
 // `apply` on existing images: rotation, retention (uuid_validity × --prune), drift, ownership.
 mod apply_rotation;
