@@ -404,7 +404,7 @@ async fn create_image(
 }
 
 /// The name a new image has until it is verified and published.
-pub(super) fn staging_name(name: &str) -> String {
+fn staging_name(name: &str) -> String {
     format!("{name} [image-manager: pending]")
 }
 

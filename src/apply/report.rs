@@ -89,19 +89,9 @@ impl Report {
         self.count(|o| matches!(o, Outcome::Failed { .. }))
     }
 
-    /// Steps not attempted.
-    pub fn skipped(&self) -> usize {
-        self.count(|o| matches!(o, Outcome::Skipped { .. }))
-    }
-
     /// Steps done.
     pub fn done(&self) -> usize {
         self.count(|o| *o == Outcome::Done)
-    }
-
-    /// Deletes Glance refused because the image is in use.
-    pub fn in_use(&self) -> usize {
-        self.count(|o| matches!(o, Outcome::InUse { .. }))
     }
 
     fn count(&self, pick: impl Fn(&Outcome) -> bool) -> usize {
