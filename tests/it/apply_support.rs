@@ -7,7 +7,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use assert_cmd::Command;
 use chrono::{NaiveDate, Utc};
 use image_manager::apply::{self, NoHooks, Options, Outcome, Report, Target};
 use image_manager::catalog::{self};
@@ -18,7 +17,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256, Sha512};
 
 use crate::plan::write_catalog;
-use crate::sandbox::{self, Cleanup};
+use crate::sandbox::Cleanup;
 use crate::upstream::{self, Upstream};
 
 pub(crate) const TAG: &str = "managed_by_image_manager";
@@ -325,21 +324,7 @@ pub(crate) fn assert_created(entry: &apply::Entry, method: &str, served: &Served
 /// Runs `image-manager apply --images <catalog> ARGS` with the sandbox clouds.yaml, stdin
 /// not a terminal; returns the exit code, stdout and stderr.
 pub(crate) fn apply_cli(catalog: &Path, args: &[&str]) -> (i32, String, String) {
-    let mut cmd = Command::cargo_bin("image-manager").unwrap();
-    cmd.env("OS_CLIENT_CONFIG_FILE", sandbox::clouds_yaml())
-        .env_remove("OS_CLOUD")
-        .env("NO_COLOR", "1")
-        .arg("apply")
-        .arg("--images")
-        .arg(catalog)
-        .args(args);
-    let out = cmd.output().unwrap();
-    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
-    (
-        out.status.code().unwrap(),
-        text(&out.stdout),
-        text(&out.stderr),
-    )
+    crate::plan::run_cli("apply", catalog, args, &[])
 }
 
 pub(crate) fn json_of(stdout: &str) -> Value {

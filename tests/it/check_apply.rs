@@ -20,13 +20,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
-use chrono::{DateTime, Utc};
-use image_manager::catalog;
-use image_manager::desired::{self, DesiredState};
+use chrono::DateTime;
+use image_manager::desired::DesiredState;
 use image_manager::glance::{GlanceClient, ObservedImage, PatchOp};
 use serde_json::Value;
 use tempfile::TempDir;
 
+use crate::plan::resolve;
 use crate::sandbox::{self, Cleanup, unique_name};
 use crate::upstream::{self, Algo, SumsFormat, Upstream};
 
@@ -180,17 +180,6 @@ fn mirrored_catalog(upstream: &Upstream) -> TempDir {
     }
     assert_eq!(versions, VERSIONS, "images.d changed: update VISIBLE too");
     dir
-}
-
-fn resolve(path: &Path, tag: &str) -> DesiredState {
-    let loaded = catalog::load(&[path.to_path_buf()]).unwrap();
-    assert!(!loaded.has_errors(), "{:#?}", loaded.diagnostics);
-    let options = desired::Options {
-        managed_tag: tag.into(),
-        filter: None,
-        today: Utc::now().date_naive(),
-    };
-    desired::resolve(&loaded.catalog, &options)
 }
 
 /// Every desired image without where its bytes come from: what Glance will hold.

@@ -184,12 +184,22 @@ pub(crate) fn plan_cli(
     args: &[&str],
     env: &[(&str, &OsStr)],
 ) -> (i32, String, String) {
+    run_cli("plan", catalog, args, env)
+}
+
+/// Runs `image-manager COMMAND --images <catalog> ARGS` the way `plan_cli` does.
+pub(crate) fn run_cli(
+    command: &str,
+    catalog: &Path,
+    args: &[&str],
+    env: &[(&str, &OsStr)],
+) -> (i32, String, String) {
     let mut cmd = Command::cargo_bin("image-manager").unwrap();
     cmd.env("OS_CLIENT_CONFIG_FILE", sandbox::clouds_yaml())
         .env_remove("OS_CLOUD")
         .env("NO_COLOR", "1")
         .envs(env.iter().copied())
-        .arg("plan")
+        .arg(command)
         .arg("--images")
         .arg(catalog)
         .args(args);
