@@ -22,9 +22,9 @@ use futures::StreamExt;
 use futures::future::join_all;
 use tokio::sync::OnceCell;
 
+use super::error::{Error, chain};
 use super::hooks::Hooks;
 use super::report::Transfer;
-use super::steps::{error_chain, idempotent};
 use crate::catalog::checksums::Algorithm;
 use crate::catalog::{Compression, Method};
 use crate::desired::DesiredImage;
@@ -51,6 +51,7 @@ pub(super) struct Context {
 }
 
 /// One cloud the image goes to.
+#[derive(Clone)]
 pub(super) struct Destination {
     /// The executor's index of this cloud; handed back with the result.
     pub index: usize,
@@ -72,7 +73,7 @@ pub(super) struct Uploaded {
 #[derive(Debug)]
 pub(super) struct Failed {
     pub id: Option<String>,
-    pub error: String,
+    pub error: Error,
     pub transfer: Option<Transfer>,
 }
 
@@ -94,8 +95,54 @@ impl Way {
     }
 }
 
+/// Uploads of one version into one cloud started over in a new image after Glance failed
+/// transiently (each also takes one retry from the cloud's run budget).
+const MAX_RECREATES: u32 = 2;
+
 /// Uploads and verifies `image` into every destination; results carry the destination index.
+///
+/// A destination whose upload failed because Glance failed transiently (its image is deleted
+/// by then) is tried again with a new image, up to [`MAX_RECREATES`] times: the upstream is
+/// fetched again, since an upload body is never replayed into a poisoned image.
 pub(super) async fn create(
+    ctx: &Context,
+    image: &DesiredImage,
+    destinations: Vec<Destination>,
+) -> Vec<(usize, Result<Uploaded, Failed>)> {
+    let mut results = Vec::new();
+    let mut pending = destinations;
+    let mut recreated: BTreeMap<usize, u32> = BTreeMap::new();
+    while !pending.is_empty() {
+        let by_index: BTreeMap<usize, Destination> =
+            pending.iter().map(|d| (d.index, d.clone())).collect();
+        pending = Vec::new();
+        for (index, result) in create_once(ctx, image, by_index.values().cloned().collect()).await {
+            let destination = &by_index[&index];
+            let count = recreated.entry(index).or_default();
+            match result {
+                Err(failed)
+                    if failed.error.recreatable()
+                        && *count < MAX_RECREATES
+                        && destination.client.retrying().take_recreate() =>
+                {
+                    *count += 1;
+                    tracing::warn!(
+                        "cloud {}: {}: {}; uploading again into a new image",
+                        destination.client.cloud(),
+                        image.name,
+                        chain(&failed.error)
+                    );
+                    pending.push(destination.clone());
+                }
+                other => results.push((index, other)),
+            }
+        }
+    }
+    results
+}
+
+/// One attempt of [`create`] for every destination.
+async fn create_once(
     ctx: &Context,
     image: &DesiredImage,
     destinations: Vec<Destination>,
@@ -122,7 +169,7 @@ pub(super) async fn create(
 }
 
 /// The way in for one cloud: `--method`, else the catalog's, where `auto` prefers glance-direct.
-async fn way(ctx: &Context, image: &DesiredImage, to: &Destination) -> Result<Way, String> {
+async fn way(ctx: &Context, image: &DesiredImage, to: &Destination) -> Result<Way, Error> {
     let compressed = !matches!(image.source.compression, None | Some(Compression::None));
     let way = match ctx.method.unwrap_or(image.source.method) {
         Method::GlanceDirect => Way::Stage,
@@ -131,9 +178,8 @@ async fn way(ctx: &Context, image: &DesiredImage, to: &Destination) -> Result<Wa
         Method::Auto => {
             let methods = to
                 .import_methods
-                .get_or_try_init(|| idempotent(|| to.client.import_methods()))
-                .await
-                .map_err(|e| error_chain(&e))?;
+                .get_or_try_init(|| to.client.import_methods())
+                .await?;
             if methods.iter().any(|m| m == "glance-direct") {
                 Way::Stage
             } else {
@@ -142,11 +188,10 @@ async fn way(ctx: &Context, image: &DesiredImage, to: &Destination) -> Result<Wa
         }
     };
     if way == Way::WebDownload && compressed {
-        return Err(
+        return Err(Error::Unsupported(
             "web-download cannot decompress the upstream file; use glance-direct or \
-                    upload for compressed images"
-                .into(),
-        );
+                    upload for compressed images",
+        ));
     }
     Ok(way)
 }
@@ -160,22 +205,27 @@ async fn stream(
     if destinations.is_empty() {
         return Vec::new();
     }
-    let all_fail = |destinations: Vec<(Destination, Way)>, error: String| {
-        destinations
-            .into_iter()
-            .map(|(d, _)| (d.index, Err(failed(None, error.clone()))))
-            .collect::<Vec<_>>()
-    };
     let expected = match expected(ctx, image).await {
         Ok(expected) => expected,
-        Err(error) => return all_fail(destinations, error),
+        Err(error) => {
+            let error = Arc::new(error);
+            return destinations
+                .into_iter()
+                .map(|(d, _)| {
+                    (
+                        d.index,
+                        Err(failed(None, Error::Shared(Arc::clone(&error)))),
+                    )
+                })
+                .collect();
+        }
     };
     let mut results = Vec::new();
     let mut live = Vec::new();
     for (destination, way) in destinations {
         match create_image(&destination.client, image).await {
             Ok(id) => live.push((destination, way, id)),
-            Err(error) => results.push((destination.index, Err(failed(None, error_chain(&error))))),
+            Err(error) => results.push((destination.index, Err(failed(None, error.into())))),
         }
     }
     if live.is_empty() {
@@ -184,10 +234,13 @@ async fn stream(
     let download = match ctx.fetcher.open(&image.source.download_url).await {
         Ok(download) => download,
         Err(error) => {
-            let error = error_chain(&error);
+            let error = Arc::new(Error::from(error));
             for (destination, _, id) in live {
                 discard(&destination.client, &id).await;
-                results.push((destination.index, Err(failed(Some(id), error.clone()))));
+                results.push((
+                    destination.index,
+                    Err(failed(Some(id), Error::Shared(Arc::clone(&error)))),
+                ));
             }
             return results;
         }
@@ -253,18 +306,17 @@ async fn finish(
     verified: &Result<Verified, transfer::Error>,
     sent: Result<u64, glance::Error>,
     built: Option<&str>,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     let verified = match (verified, sent) {
         (Ok(verified), Ok(_)) => verified,
         // The body failed because the bytes were wrong: that is the cause to report.
-        (Err(error), Err(glance::Error::Source { .. }) | Ok(_)) => return Err(error_chain(error)),
-        (_, Err(error)) => return Err(error_chain(&error)),
+        (Err(error), Err(glance::Error::Source { .. }) | Ok(_)) => {
+            return Err(Error::Verify(chain(error)));
+        }
+        (_, Err(error)) => return Err(error.into()),
     };
     if way == Way::Stage {
-        to.client
-            .import(id, &ImportMethod::GlanceDirect)
-            .await
-            .map_err(|e| error_chain(&e))?;
+        to.client.import(id, &ImportMethod::GlanceDirect).await?;
     }
     let active = activated(ctx, &to.client, id).await?;
     check_stored(&to.client, &active, &verified.digests).await?;
@@ -277,7 +329,7 @@ async fn settle(
     id: String,
     way: Way,
     verified: &Result<Verified, transfer::Error>,
-    result: Result<(), String>,
+    result: Result<(), Error>,
 ) -> Result<Uploaded, Failed> {
     let transfer = verified.as_ref().ok().map(|v| Transfer {
         method: way.name().to_owned(),
@@ -309,13 +361,12 @@ async fn web_download(
     let expected = expected(ctx, image).await.map_err(|e| failed(None, e))?;
     let id = create_image(&to.client, image)
         .await
-        .map_err(|e| failed(None, error_chain(&e)))?;
+        .map_err(|e| failed(None, e.into()))?;
     let result = async {
         let uri = image.source.download_url.clone();
         to.client
             .import(&id, &ImportMethod::WebDownload { uri })
-            .await
-            .map_err(|e| error_chain(&e))?;
+            .await?;
         let active = activated(ctx, &to.client, &id).await?;
         let verified = read_back(
             ctx,
@@ -348,12 +399,8 @@ async fn web_download(
 }
 
 /// The catalog's digest (inline or from its sums file) and the declared format.
-async fn expected(ctx: &Context, image: &DesiredImage) -> Result<Expected, String> {
-    let digest = ctx
-        .resolver
-        .resolve(&image.source.checksum)
-        .await
-        .map_err(|e| error_chain(&e))?;
+async fn expected(ctx: &Context, image: &DesiredImage) -> Result<Expected, Error> {
+    let digest = ctx.resolver.resolve(&image.source.checksum).await?;
     Ok(Expected {
         digest,
         disk_format: image.disk_format,
@@ -386,21 +433,7 @@ async fn create_image(
         tags: image.tags.iter().cloned().collect(),
         properties,
     };
-    let mut retried = false;
-    let created = idempotent(|| {
-        let attempt = client.create_image(&new);
-        let first = !retried;
-        retried = true;
-        async move {
-            match attempt.await {
-                // Our earlier attempt landed before the connection broke.
-                Err(glance::Error::Api { status: 409, .. }) if !first => Ok(None),
-                other => other.map(Some),
-            }
-        }
-    })
-    .await?;
-    Ok(created.map_or(id, |image| image.id))
+    Ok(client.create_image(&new).await?.id)
 }
 
 /// The name a new image has until it is verified and published.
@@ -409,24 +442,22 @@ fn staging_name(name: &str) -> String {
 }
 
 /// Waits until active; a failed or stuck import reports Glance's task message.
-async fn activated(
-    ctx: &Context,
-    client: &GlanceClient,
-    id: &str,
-) -> Result<ObservedImage, String> {
+async fn activated(ctx: &Context, client: &GlanceClient, id: &str) -> Result<ObservedImage, Error> {
     match client
         .wait_for(id, conditions::is_active(), ctx.import_timeout)
         .await
     {
         Ok(image) => Ok(image),
-        Err(error) => {
-            let mut message = error_chain(&error);
-            if let Ok(tasks) = client.image_tasks(id).await
-                && let Some(task) = tasks.iter().rev().find(|t| !t.message.is_empty())
-            {
-                message = format!("{message}; Glance task {}: {}", task.status, task.message);
-            }
-            Err(message)
+        // The image is gone or unreachable: nothing to ask about its import.
+        Err(error @ (glance::Error::NotFound { .. } | glance::Error::Transport { .. })) => {
+            Err(error.into())
+        }
+        Err(source) => {
+            let task = client.image_tasks(id).await.ok().and_then(|tasks| {
+                let task = tasks.iter().rev().find(|t| !t.message.is_empty())?;
+                Some(format!("{}: {}", task.status, task.message))
+            });
+            Err(Error::Import { source, task })
         }
     }
 }
@@ -438,28 +469,27 @@ async fn check_stored(
     client: &GlanceClient,
     image: &ObservedImage,
     ours: &Digests,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     let (Some(algo), Some(value)) = (
         image.os_hash_algo.as_deref(),
         image.os_hash_value.as_deref(),
     ) else {
-        return Err("Glance reports no os_hash_value for the image".into());
+        return Err(Error::Verify(
+            "Glance reports no os_hash_value for the image".into(),
+        ));
     };
     let Some(algorithm) = Algorithm::from_name(algo) else {
-        return Err(format!(
+        return Err(Error::Verify(format!(
             "Glance hashes with `{algo}`, which this tool cannot verify"
-        ));
+        )));
     };
     let computed = match ours.get(algorithm) {
         Some(hex) => hex.to_owned(),
         None => {
-            let mut stream = client
-                .download(&image.id)
-                .await
-                .map_err(|e| error_chain(&e))?;
+            let mut stream = client.download(&image.id).await?;
             let mut hashers = transfer::hash::Hashers::new(&[algorithm]);
             while let Some(chunk) = stream.next().await {
-                hashers.update(&chunk.map_err(|e| error_chain(&e))?).await;
+                hashers.update(&chunk?).await;
             }
             hashers
                 .finish()
@@ -472,9 +502,9 @@ async fn check_stored(
     if computed.eq_ignore_ascii_case(value) {
         Ok(())
     } else {
-        Err(format!(
+        Err(Error::Verify(format!(
             "Glance stored different bytes: os_hash_value ({algo}) {value}, computed {computed}"
-        ))
+        )))
     }
 }
 
@@ -486,17 +516,14 @@ async fn read_back(
     image: &ObservedImage,
     expected: &Expected,
     label: &str,
-) -> Result<Verified, String> {
+) -> Result<Verified, Error> {
     let extra: Vec<Algorithm> = image
         .os_hash_algo
         .as_deref()
         .and_then(Algorithm::from_name)
         .into_iter()
         .collect();
-    let stream = client
-        .download(&image.id)
-        .await
-        .map_err(|e| error_chain(&e))?;
+    let stream = client.download(&image.id).await?;
     let stream = stream.map(|chunk: Result<Bytes, glance::Error>| {
         chunk.map_err(|e| transfer::Error::ReadBack(Box::new(e)))
     });
@@ -506,7 +533,7 @@ async fn read_back(
     })
     .await;
     progress.finish(verified.is_ok());
-    verified.map_err(|e| error_chain(&e))
+    Ok(verified?)
 }
 
 /// The `image_build_date` to record for a version the catalog gives no `build_date`: the day
@@ -535,31 +562,29 @@ fn build_date(
 
 /// Removes the marker: from now on the image counts as verified. `built`: the upstream's date
 /// to record as `image_build_date` in the same patch.
-async fn unmark(client: &GlanceClient, id: &str, built: Option<&str>) -> Result<(), String> {
+async fn unmark(client: &GlanceClient, id: &str, built: Option<&str>) -> Result<(), Error> {
     let mut ops = vec![PatchOp::remove_property(UNVERIFIED)];
     if let Some(date) = built {
         ops.push(PatchOp::set_property(BUILD_DATE, date));
     }
-    idempotent(|| client.patch_image(id, &ops))
-        .await
-        .map(drop)
-        .map_err(|e| error_chain(&e))
+    client.patch_image(id, &ops).await?;
+    Ok(())
 }
 
 /// Deletes a failed image (best effort: the next plan cleans up what remains, it is marked).
 async fn discard(client: &GlanceClient, id: &str) {
-    if let Err(error) = idempotent(|| client.delete(id)).await
+    if let Err(error) = client.delete(id).await
         && !matches!(error, glance::Error::NotFound { .. })
     {
         tracing::warn!(
             "cloud {}: could not delete failed image {id}: {}; the next run cleans it up",
             client.cloud(),
-            error_chain(&error)
+            chain(&error)
         );
     }
 }
 
-fn failed(id: Option<String>, error: String) -> Failed {
+fn failed(id: Option<String>, error: Error) -> Failed {
     Failed {
         id,
         error,

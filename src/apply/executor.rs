@@ -18,6 +18,7 @@ use tokio::sync::{OnceCell, Semaphore};
 use tokio::task::{Id, JoinSet};
 
 use super::create::{self, Context, Destination, Uploaded};
+use super::error::chain;
 use super::report::{CloudReport, Entry, FORMAT_VERSION, Outcome, Report, Transfer};
 use super::{Hooks, Options, Target, steps};
 use crate::desired::{DesiredImage, Identity};
@@ -233,7 +234,7 @@ impl Run {
                         Err(failed) => Done {
                             key,
                             outcome: Outcome::Failed {
-                                error: failed.error,
+                                error: chain(&failed.error),
                             },
                             image_id: failed.id,
                             transfer: failed.transfer,

@@ -10,6 +10,7 @@
 //! catalog version missing in several clouds is downloaded once for all of them.
 
 mod create;
+pub mod error;
 mod executor;
 pub mod hooks;
 pub mod report;

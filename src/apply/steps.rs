@@ -1,30 +1,23 @@
 //! One function per plain action: a JSON patch, a status change, a delete, and the publication
 //! of an image this run created. Each executes what the plan says and decides nothing.
 
-use std::future::Future;
-use std::time::Duration;
-
+use super::error::chain;
 use super::report::Outcome;
 use crate::catalog::Status;
 use crate::desired::DesiredImage;
 use crate::glance::{self, GlanceClient, PatchOp, Visibility};
 use crate::plan::{Action, Change};
 
-/// Attempts for calls that are safe to repeat when the connection broke (not creates without
-/// an id, not imports, not uploads).
-const ATTEMPTS: u32 = 3;
-
 /// Runs a plain (non-create) action.
 pub(super) async fn run(client: &GlanceClient, action: &Action) -> Outcome {
     let result = match action {
         Action::Create { .. } => unreachable!("creates go through apply::create"),
         Action::Update { id, changes, .. } => {
-            let ops = patch_ops(changes);
-            idempotent(|| client.patch_image(id, &ops)).await.map(drop)
+            client.patch_image(id, &patch_ops(changes)).await.map(drop)
         }
-        Action::Deactivate { id, .. } => idempotent(|| client.deactivate(id)).await,
-        Action::Reactivate { id, .. } => idempotent(|| client.reactivate(id)).await,
-        Action::Delete { id, .. } => match idempotent(|| client.delete(id)).await {
+        Action::Deactivate { id, .. } => client.deactivate(id).await,
+        Action::Reactivate { id, .. } => client.reactivate(id).await,
+        Action::Delete { id, .. } => match client.delete(id).await {
             // Gone already (e.g. a retried delete whose first attempt landed): done.
             Err(glance::Error::NotFound { .. }) => Ok(()),
             Err(glance::Error::InUse { message, .. }) => return Outcome::InUse { message },
@@ -45,9 +38,9 @@ pub(super) async fn publish(client: &GlanceClient, id: &str, image: &DesiredImag
     if image.protected == Some(true) {
         ops.push(PatchOp::set_protected(true));
     }
-    let mut result = idempotent(|| client.patch_image(id, &ops)).await.map(drop);
+    let mut result = client.patch_image(id, &ops).await.map(drop);
     if result.is_ok() && image.status == Status::Deactivated {
-        result = idempotent(|| client.deactivate(id)).await;
+        result = client.deactivate(id).await;
     }
     outcome(result)
 }
@@ -76,47 +69,13 @@ pub(super) fn patch_ops(changes: &[Change]) -> Vec<PatchOp> {
         .collect()
 }
 
-/// Runs `call` again when the connection broke before an answer (a pooled connection the
-/// server had just closed, a reset): only for calls whose repetition changes nothing.
-pub(super) async fn idempotent<T, F, Fut>(mut call: F) -> Result<T, glance::Error>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, glance::Error>>,
-{
-    let mut attempt = 1;
-    loop {
-        match call().await {
-            Err(glance::Error::Transport { .. }) if attempt < ATTEMPTS => {
-                tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt))).await;
-                attempt += 1;
-            }
-            other => return other,
-        }
-    }
-}
-
 pub(super) fn outcome(result: Result<(), glance::Error>) -> Outcome {
     match result {
         Ok(()) => Outcome::Done,
         Err(error) => Outcome::Failed {
-            error: error_chain(&error),
+            error: chain(&error),
         },
     }
-}
-
-/// An error and its causes on one line (`a: b: c`), as the report shows them.
-pub(super) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
@@ -162,20 +121,5 @@ mod tests {
                 {"op": "replace", "path": "/min_ram", "value": 512},
             ])
         );
-    }
-
-    #[tokio::test]
-    async fn only_transport_errors_are_retried_and_only_twice() {
-        let calls = std::sync::atomic::AtomicU32::new(0);
-        let result: Result<(), _> = idempotent(|| async {
-            calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            Err(glance::Error::NotFound {
-                operation: "get image",
-                image_id: "x".into(),
-            })
-        })
-        .await;
-        assert!(result.is_err());
-        assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 1);
     }
 }

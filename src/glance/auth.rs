@@ -45,6 +45,7 @@ use url::Url;
 
 use super::GlanceClient;
 use super::error::Error;
+use super::retry::RetryPolicy;
 
 /// Re-authenticate when the token expires within this margin, so that no
 /// request (in particular no streamed upload, which cannot be replayed) starts
@@ -68,6 +69,11 @@ pub struct ConnectOptions {
     /// Streamed uploads have no total timeout (multi-GB bodies); instead they
     /// are aborted when no byte moved for this long.
     pub transfer_idle_timeout: Duration,
+    /// Attempts and backoff for one call after transient failures (see
+    /// `retry.rs`).
+    pub retry: RetryPolicy,
+    /// Retries (and recreated uploads) this run may spend on this cloud in all.
+    pub retry_budget: u32,
 }
 
 impl Default for ConnectOptions {
@@ -78,6 +84,8 @@ impl Default for ConnectOptions {
             api_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
             transfer_idle_timeout: Duration::from_secs(120),
+            retry: super::retry::default_policy(),
+            retry_budget: super::retry::DEFAULT_BUDGET,
         }
     }
 }
@@ -245,13 +253,23 @@ impl GlanceClient {
         if let Some(url) = self.discovered_v2().await {
             return Ok(url);
         }
-        self.session
+        // Discovery reads the endpoint's version document: a read like any other, so a load
+        // balancer's 503 while Glance restarts is retried on the same schedule.
+        let mut failures = 0;
+        while let Err(e) = self
+            .session
             .discover_service_endpoint(&ServiceType::Image)
             .await
-            .map_err(|e| Error::Endpoint {
+        {
+            failures += 1;
+            let error = Error::Endpoint {
                 cloud: self.cloud.clone(),
                 message: self.secrets.scrub(&e.to_string()),
-            })?;
+            };
+            if !self.retrying.again_unclassified(&error, failures).await {
+                return Err(error);
+            }
+        }
         self.discovered_v2().await.ok_or_else(|| Error::Endpoint {
             cloud: self.cloud.clone(),
             message: "the catalog's image endpoint does not offer the v2 API".into(),

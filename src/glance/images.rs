@@ -20,7 +20,8 @@ use openstack_sdk::types::ServiceType;
 
 use super::image_api::image::{create, delete, get, import, patch, tag, task};
 use super::image_api::info;
-use super::observed::{ObservedImage, Visibility};
+use super::observed::{ImageStatus, ObservedImage, Visibility};
+use super::retry::Repeat;
 use super::{Error, GlanceClient};
 
 /// An image to create. `Default`-free on purpose: name and disk format are
@@ -160,6 +161,37 @@ impl PatchOp {
             value,
         }
     }
+
+    /// Whether `image` already shows what this op sets (or removes): a PATCH whose answer
+    /// was lost is re-sent with only the ops that do not hold yet, so that a `remove` that
+    /// landed is not sent again (Glance answers 409 to removing a missing property).
+    pub fn holds(&self, image: &ObservedImage) -> bool {
+        match self {
+            PatchOp::Add { path, value } | PatchOp::Replace { path, value } => {
+                attribute(image, path).as_ref() == Some(value)
+            }
+            PatchOp::Remove { path } => attribute(image, path).is_none(),
+        }
+    }
+}
+
+/// The value at a top-level JSON pointer of `image`, as Glance would show it.
+fn attribute(image: &ObservedImage, path: &str) -> Option<Value> {
+    let key = path
+        .strip_prefix('/')
+        .unwrap_or(path)
+        .replace("~1", "/")
+        .replace("~0", "~");
+    Some(match key.as_str() {
+        "name" => json!(image.name),
+        "visibility" => json!(image.visibility.as_str()),
+        "os_hidden" => json!(image.os_hidden),
+        "protected" => json!(image.protected),
+        "min_disk" => json!(image.min_disk),
+        "min_ram" => json!(image.min_ram),
+        "tags" => json!(image.tags),
+        other => json!(image.properties.get(other)?),
+    })
 }
 
 /// A JSON pointer to a top-level key (`~` → `~0`, `/` → `~1`, RFC 6901).
@@ -206,11 +238,17 @@ impl GlanceClient {
         const OP: &str = "get image";
         check_path_segment("image id", id)?;
         let ep = Self::build(get::Request::builder().id(id).build())?;
-        let value = self.query_json(OP, Some(id), ep).await?;
+        let value = self
+            .query_json(OP, Some(id), &ep, Some(Repeat::Read))
+            .await?;
         parse_image(OP, &value)
     }
 
     /// `POST /v2/images`: an image in status `queued`, ready for data.
+    ///
+    /// With an id of the caller's choice the create is safe to repeat: when an attempt's
+    /// fate is unknown (transient failure), the image is read back by id, and a 409 on a
+    /// repeated attempt means the lost one landed. Without an id it is sent once.
     pub async fn create_image(&self, image: &NewImage) -> Result<ObservedImage, Error> {
         const OP: &str = "create image";
         if let Some(key) = image
@@ -263,18 +301,66 @@ impl GlanceClient {
         }
         builder.properties(extra.into_iter());
         let ep = Self::build(builder.build())?;
-        let value = self.query_json(OP, image.id.as_deref(), ep).await?;
-        parse_image(OP, &value)
+        let Some(id) = image.id.as_deref() else {
+            let value = self.query_json(OP, None, &ep, None).await?;
+            return parse_image(OP, &value);
+        };
+        let mut failures = 0;
+        loop {
+            match self.query_json(OP, Some(id), &ep, None).await {
+                Ok(value) => return parse_image(OP, &value),
+                Err(Error::Api { status: 409, .. }) if failures > 0 => {
+                    return self.get_image(id).await;
+                }
+                Err(error) => {
+                    failures += 1;
+                    if !self
+                        .retrying
+                        .again(&error, Repeat::Idempotent, failures)
+                        .await
+                    {
+                        return Err(error);
+                    }
+                    match self.get_image(id).await {
+                        Err(Error::NotFound { .. }) => {}
+                        landed => return landed,
+                    }
+                }
+            }
+        }
     }
 
     /// `PATCH /v2/images/{id}` with all `ops` in ONE request; returns the
     /// image as Glance stored it. Glance applies all ops or none.
+    ///
+    /// When an attempt's fate is unknown (transient failure), the image is read
+    /// back and only the ops that do not hold yet are sent again.
     pub async fn patch_image(&self, id: &str, ops: &[PatchOp]) -> Result<ObservedImage, Error> {
         const OP: &str = "patch image";
         check_path_segment("image id", id)?;
-        let ep = patch_request(id, ops)?;
-        let value = self.query_json(OP, Some(id), ep).await?;
-        parse_image(OP, &value)
+        let mut ops = ops.to_vec();
+        let mut failures = 0;
+        loop {
+            let ep = patch_request(id, &ops)?;
+            match self.query_json(OP, Some(id), &ep, None).await {
+                Ok(value) => return parse_image(OP, &value),
+                Err(error) => {
+                    failures += 1;
+                    if !self
+                        .retrying
+                        .again(&error, Repeat::Idempotent, failures)
+                        .await
+                    {
+                        return Err(error);
+                    }
+                    let current = self.get_image(id).await?;
+                    ops.retain(|op| !op.holds(&current));
+                    if ops.is_empty() {
+                        return Ok(current);
+                    }
+                }
+            }
+        }
     }
 
     /// `PUT /v2/images/{id}/tags/{tag}`. Prefer [`PatchOp::set_tags`] inside
@@ -283,7 +369,8 @@ impl GlanceClient {
         check_path_segment("image id", id)?;
         check_path_segment("tag", tag)?;
         let ep = NoBody::put(format!("images/{id}/tags/{tag}"));
-        self.query_empty("add tag", Some(id), ep).await
+        self.query_empty("add tag", Some(id), &ep, Some(Repeat::Idempotent))
+            .await
     }
 
     /// `DELETE /v2/images/{id}/tags/{tag}` (404 when the tag is not there).
@@ -296,15 +383,21 @@ impl GlanceClient {
                 .tag_value(tag)
                 .build(),
         )?;
-        self.query_empty("remove tag", Some(id), ep).await
+        self.query_empty("remove tag", Some(id), &ep, Some(Repeat::Idempotent))
+            .await
     }
 
     /// `DELETE /v2/images/{id}`. A protected image gives [`Error::Protected`],
     /// an image in use gives [`Error::InUse`]: both are reported, not fatal.
+    /// Repeated after transient failures; a 404 then means an attempt whose
+    /// answer was lost deleted it, so callers treat [`Error::NotFound`] as done.
     pub async fn delete(&self, id: &str) -> Result<(), Error> {
         check_path_segment("image id", id)?;
         let ep = Self::build(delete::Request::builder().id(id).build())?;
-        match self.query_empty("delete image", Some(id), ep).await {
+        match self
+            .query_empty("delete image", Some(id), &ep, Some(Repeat::Idempotent))
+            .await
+        {
             Err(Error::Forbidden {
                 image_id: Some(image_id),
                 message,
@@ -327,19 +420,25 @@ impl GlanceClient {
     pub async fn deactivate(&self, id: &str) -> Result<(), Error> {
         check_path_segment("image id", id)?;
         let ep = NoBody::post(format!("images/{id}/actions/deactivate"));
-        self.query_empty("deactivate image", Some(id), ep).await
+        self.query_empty("deactivate image", Some(id), &ep, Some(Repeat::Idempotent))
+            .await
     }
 
     /// `POST /v2/images/{id}/actions/reactivate` (idempotent).
     pub async fn reactivate(&self, id: &str) -> Result<(), Error> {
         check_path_segment("image id", id)?;
         let ep = NoBody::post(format!("images/{id}/actions/reactivate"));
-        self.query_empty("reactivate image", Some(id), ep).await
+        self.query_empty("reactivate image", Some(id), &ep, Some(Repeat::Idempotent))
+            .await
     }
 
     /// `POST /v2/images/{id}/import`. Glance answers 202 and works
     /// asynchronously: follow with [`GlanceClient::wait_for`], and read
     /// [`GlanceClient::image_tasks`] when it fails.
+    ///
+    /// When an attempt's fate is unknown, the image is read back: an import
+    /// that started (status `importing`/`active`, or an import task holding
+    /// the image) is not posted again.
     pub async fn import(&self, id: &str, method: &ImportMethod) -> Result<(), Error> {
         check_path_segment("image id", id)?;
         let mut sdk_method = import::create::MethodBuilder::default();
@@ -354,7 +453,28 @@ impl GlanceClient {
                 .method(sdk_method)
                 .build(),
         )?;
-        self.query_empty("import image", Some(id), ep).await
+        let mut failures = 0;
+        loop {
+            match self.query_empty("import image", Some(id), &ep, None).await {
+                Ok(()) => return Ok(()),
+                // "Image status transition from importing to importing is not allowed": the
+                // lost attempt started the import.
+                Err(Error::Api { status: 409, .. }) if failures > 0 => return Ok(()),
+                Err(error) => {
+                    failures += 1;
+                    if !self
+                        .retrying
+                        .again(&error, Repeat::Idempotent, failures)
+                        .await
+                    {
+                        return Err(error);
+                    }
+                    if import_started(&self.get_image(id).await?) {
+                        return Ok(());
+                    }
+                }
+            }
+        }
     }
 
     /// `GET /v2/info/import`: the import methods this Glance has enabled
@@ -363,7 +483,7 @@ impl GlanceClient {
     pub async fn import_methods(&self) -> Result<Vec<String>, Error> {
         const OP: &str = "list import methods";
         let ep = Self::build(info::import::get::Request::builder().build())?;
-        let value = self.query_json(OP, None, ep).await?;
+        let value = self.query_json(OP, None, &ep, Some(Repeat::Read)).await?;
         let methods = value["value"].as_array().ok_or_else(|| Error::Response {
             operation: OP,
             message: format!("no `value` list in {value}"),
@@ -379,7 +499,9 @@ impl GlanceClient {
     pub async fn image_tasks(&self, id: &str) -> Result<Vec<ImageTask>, Error> {
         check_path_segment("image id", id)?;
         let ep = Self::build(task::list::Request::builder().image_id(id).build())?;
-        let value = self.query_json("list image tasks", Some(id), ep).await?;
+        let value = self
+            .query_json("list image tasks", Some(id), &ep, Some(Repeat::Read))
+            .await?;
         let text = |t: &Value, key: &str| t[key].as_str().map(str::to_owned);
         Ok(value
             .as_array()
@@ -398,9 +520,18 @@ impl GlanceClient {
     }
 }
 
+/// Whether an import was started on `image` (by an attempt whose answer was lost).
+fn import_started(image: &ObservedImage) -> bool {
+    let held = |key: &str| image.property(key).is_some_and(|v| !v.is_empty());
+    matches!(image.status, ImageStatus::Importing | ImageStatus::Active)
+        || held("os_glance_import_task")
+        || held("os_glance_failed_import")
+}
+
 /// A body-less `PUT`/`POST` of the image API. The SDK's generated tag-set,
 /// deactivate and reactivate endpoints always send `{}`, which Glance 33
 /// answers with 400 "A body is not expected with this request".
+#[derive(Clone)]
 struct NoBody {
     method: reqwest::Method,
     path: String,

@@ -31,6 +31,7 @@ mod error;
 mod images;
 mod observe;
 mod observed;
+pub mod retry;
 mod upload;
 mod wait;
 
@@ -51,6 +52,7 @@ pub use wait::{Condition, Readiness, conditions};
 
 use auth::Secrets;
 use error::clean_message;
+use retry::{Repeat, Retrying};
 // The SDK's generated Glance v2 endpoints, used by the submodules.
 use openstack_sdk::api::image::v2 as image_api;
 
@@ -72,6 +74,18 @@ pub struct GlanceClient {
     reauth_lock: tokio::sync::Mutex<()>,
     secrets: Secrets,
     api_calls: AtomicU64,
+    retrying: Retrying,
+}
+
+/// What a request reads from Glance's answer.
+#[derive(Clone, Copy)]
+enum Answer {
+    /// The JSON under the endpoint's response key.
+    Json,
+    /// Nothing (204/202).
+    Empty,
+    /// The whole JSON body.
+    Body,
 }
 
 impl GlanceClient {
@@ -94,6 +108,7 @@ impl GlanceClient {
             reauth_lock: tokio::sync::Mutex::new(()),
             secrets,
             api_calls: AtomicU64::new(0),
+            retrying: Retrying::new(opts.retry.clone(), opts.retry_budget),
         };
         client.image_endpoint().await?;
         Ok(client)
@@ -123,22 +138,21 @@ impl GlanceClient {
     }
 
     /// Runs one SDK endpoint and returns its JSON (under the endpoint's
-    /// response key, if it has one).
+    /// response key, if it has one). `repeat`: whether and how the call is
+    /// repeated after a transient failure (see `retry.rs`); `None` for calls
+    /// whose callers recover themselves.
     async fn query_json<E>(
         &self,
         operation: &'static str,
         image_id: Option<&str>,
-        endpoint: E,
+        endpoint: &E,
+        repeat: Option<Repeat>,
     ) -> Result<Value, Error>
     where
-        E: RestEndpoint + Send + Sync,
+        E: RestEndpoint + Clone + Send + Sync,
     {
-        self.before_call().await?;
-        self.count_call();
-        endpoint
-            .query_async(&self.session)
+        self.send(operation, image_id, endpoint, Answer::Json, repeat)
             .await
-            .map_err(|e| self.api_error(operation, image_id, e))
     }
 
     /// Runs one SDK endpoint whose answer has no body worth reading (204/202).
@@ -146,35 +160,82 @@ impl GlanceClient {
         &self,
         operation: &'static str,
         image_id: Option<&str>,
-        endpoint: E,
+        endpoint: &E,
+        repeat: Option<Repeat>,
     ) -> Result<(), Error>
     where
-        E: RestEndpoint + Send + Sync,
+        E: RestEndpoint + Clone + Send + Sync,
     {
-        self.before_call().await?;
-        self.count_call();
-        ignore(endpoint)
-            .query_async(&self.session)
+        self.send(operation, image_id, endpoint, Answer::Empty, repeat)
             .await
-            .map_err(|e| self.api_error(operation, image_id, e))
+            .map(drop)
     }
 
     /// Runs one SDK endpoint and returns the whole JSON body, for answers
-    /// whose top level matters (the listing's `next`).
-    async fn query_body<E>(&self, operation: &'static str, endpoint: E) -> Result<Value, Error>
+    /// whose top level matters (the listing's `next`). Always a read.
+    async fn query_body<E>(&self, operation: &'static str, endpoint: &E) -> Result<Value, Error>
     where
-        E: RestEndpoint + Send + Sync,
+        E: RestEndpoint + Clone + Send + Sync,
+    {
+        self.send(operation, None, endpoint, Answer::Body, Some(Repeat::Read))
+            .await
+    }
+
+    async fn send<E>(
+        &self,
+        operation: &'static str,
+        image_id: Option<&str>,
+        endpoint: &E,
+        answer: Answer,
+        repeat: Option<Repeat>,
+    ) -> Result<Value, Error>
+    where
+        E: RestEndpoint + Clone + Send + Sync,
+    {
+        let attempt = || self.attempt(operation, image_id, endpoint, answer);
+        match repeat {
+            Some(repeat) => self.retrying.run(repeat, attempt).await,
+            None => attempt().await,
+        }
+    }
+
+    /// One request, counted.
+    async fn attempt<E>(
+        &self,
+        operation: &'static str,
+        image_id: Option<&str>,
+        endpoint: &E,
+        answer: Answer,
+    ) -> Result<Value, Error>
+    where
+        E: RestEndpoint + Clone + Send + Sync,
     {
         self.before_call().await?;
         self.count_call();
-        let rsp = raw(endpoint)
-            .query_async(&self.session)
-            .await
-            .map_err(|e| self.api_error(operation, None, e))?;
-        serde_json::from_slice(rsp.body()).map_err(|e| Error::Response {
-            operation,
-            message: format!("invalid JSON: {e}"),
-        })
+        let failed = |e| self.api_error(operation, image_id, e);
+        match answer {
+            Answer::Json => endpoint.query_async(&self.session).await.map_err(failed),
+            Answer::Empty => ignore(endpoint.clone())
+                .query_async(&self.session)
+                .await
+                .map(|()| Value::Null)
+                .map_err(failed),
+            Answer::Body => {
+                let rsp = raw(endpoint.clone())
+                    .query_async(&self.session)
+                    .await
+                    .map_err(failed)?;
+                serde_json::from_slice(rsp.body()).map_err(|e| Error::Response {
+                    operation,
+                    message: format!("invalid JSON: {e}"),
+                })
+            }
+        }
+    }
+
+    /// Retries and recreated uploads of this run, for the report.
+    pub fn retrying(&self) -> &Retrying {
+        &self.retrying
     }
 
     /// Token freshness and a versioned endpoint before every request.

@@ -69,7 +69,7 @@ impl GlanceClient {
                 builder.marker(marker.clone());
             }
             let ep = Self::build(builder.build())?;
-            let body = self.query_body(OP, ep).await?;
+            let body = self.query_body(OP, &ep).await?;
             let (page, has_next) = parse_page(&body)?;
             let last_id = page.last().map(|image| image.id.clone());
             images.extend(page);
