@@ -117,6 +117,19 @@ pub enum Error {
     #[error("image {image_id} failed: {reason}")]
     WaitFailed { image_id: String, reason: String },
 
+    /// Another run holds the apply lock of this cloud (see `lock.rs`) and did not let go
+    /// within the wait.
+    #[error(
+        "cloud `{cloud}` is locked by another image-manager apply ({holder}; lease until \
+         {expires}); gave up after waiting {waited:?}"
+    )]
+    Locked {
+        cloud: String,
+        holder: String,
+        expires: String,
+        waited: Duration,
+    },
+
     /// Glance answered, but not in the shape we expected (bad JSON, missing
     /// fields), or the SDK failed in a way that is not one of the above.
     #[error("{operation}: unexpected response: {message}")]

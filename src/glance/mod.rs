@@ -29,6 +29,7 @@
 mod auth;
 mod error;
 mod images;
+mod lock;
 mod observe;
 mod observed;
 pub mod retry;
@@ -47,6 +48,7 @@ use serde_json::Value;
 pub use auth::{ConnectOptions, TOKEN_MARGIN};
 pub use error::{BoxError, Error};
 pub use images::{ImageTask, ImportMethod, NewImage, PatchOp};
+pub use lock::{Held, Holder, LOCK_TAG, LockOptions};
 pub use observed::{ImageStatus, ObservedImage, ObservedState, Visibility};
 pub use wait::{Condition, Readiness, conditions};
 

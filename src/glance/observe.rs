@@ -70,26 +70,26 @@ impl GlanceClient {
             }
             let ep = Self::build(builder.build())?;
             let body = self.query_body(OP, &ep).await?;
-            let (page, has_next) = parse_page(&body)?;
-            let last_id = page.last().map(|image| image.id.clone());
+            let (page, last_id) = parse_page(&body)?;
             images.extend(page);
-            match (has_next, last_id) {
-                (true, Some(last)) => marker = Some(last),
+            match last_id {
+                Some(last) => marker = Some(last),
                 _ => return Ok(images),
             }
         }
     }
 }
 
-/// One page of `GET /v2/images`: the images and whether Glance announced a
-/// next page.
-fn parse_page(body: &Value) -> Result<(Vec<ObservedImage>, bool), Error> {
+/// One page of `GET /v2/images`: the images (lock placeholders left out) and,
+/// when Glance announced a next page, the marker to ask for it with.
+fn parse_page(body: &Value) -> Result<(Vec<ObservedImage>, Option<String>), Error> {
     let images = body["images"].as_array().ok_or_else(|| Error::Response {
         operation: OP,
         message: "no `images` list in the answer".into(),
     })?;
     let page = images
         .iter()
+        .filter(|value| !super::lock::is_lock(value))
         .map(|value| {
             ObservedImage::from_json(value).map_err(|message| Error::Response {
                 operation: OP,
@@ -98,7 +98,11 @@ fn parse_page(body: &Value) -> Result<(Vec<ObservedImage>, bool), Error> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     let has_next = body.get("next").and_then(Value::as_str).is_some();
-    Ok((page, has_next))
+    let last_id = images
+        .last()
+        .and_then(|v| v["id"].as_str())
+        .map(str::to_owned);
+    Ok((page, last_id.filter(|_| has_next)))
 }
 
 #[cfg(test)]
@@ -113,15 +117,15 @@ mod tests {
             "next": "/v2/images?limit=2&marker=b",
             "first": "/v2/images?limit=2",
         });
-        let (page, has_next) = parse_page(&body).unwrap();
+        let (page, marker) = parse_page(&body).unwrap();
         assert_eq!(page.len(), 2);
-        assert!(has_next);
+        assert_eq!(marker.as_deref(), Some("b"));
     }
 
     #[test]
     fn last_page_and_bad_body() {
-        let (page, has_next) = parse_page(&json!({"images": []})).unwrap();
-        assert!(page.is_empty() && !has_next);
+        let (page, marker) = parse_page(&json!({"images": []})).unwrap();
+        assert!(page.is_empty() && marker.is_none());
         assert!(parse_page(&json!({"oops": 1})).is_err());
     }
 }

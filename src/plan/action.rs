@@ -183,6 +183,9 @@ pub enum Reason {
     Status,
     /// Left behind by an interrupted run: a managed image that never became active.
     Leftover { status: String },
+    /// Another managed image holds the same catalog version and is kept (overlapping runs of
+    /// older versions of this tool, or of the Python tool, can leave such twins).
+    Duplicate { kept: String },
 }
 
 /// Something the plan will not act on, that a person should see.
@@ -193,9 +196,11 @@ pub enum Warning {
     UnmanagedNameClash { id: String, name: String },
     /// A prune target is `protected`: left alone.
     ProtectedPruneTarget { id: String, name: String },
-    /// Several managed images claim one identity; the newest active one is kept as the image.
+    /// Several managed images claim one identity and some of them are protected, so they
+    /// cannot be cleaned up: `kept` is managed as the image, `ids` are left alone.
     DuplicateIdentity {
         identity: Identity,
+        kept: String,
         ids: Vec<String>,
     },
     /// A managed image in `queued`, `saving`, `importing` or `killed` that this run will not

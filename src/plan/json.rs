@@ -69,9 +69,13 @@ impl Category {
     /// whatever its action; otherwise the action decides.
     pub fn of(step: &Step) -> Category {
         match (&step.reason, &step.action) {
-            (Reason::Expired { .. } | Reason::Unlisted { .. } | Reason::Leftover { .. }, _) => {
-                Category::Prune
-            }
+            (
+                Reason::Expired { .. }
+                | Reason::Unlisted { .. }
+                | Reason::Leftover { .. }
+                | Reason::Duplicate { .. },
+                _,
+            ) => Category::Prune,
             (_, Action::Create { .. }) => Category::Create,
             (_, Action::Delete { .. }) => Category::Prune,
             (_, action @ Action::Update { .. }) if action.symbol() == "→" => Category::Rename,
@@ -280,7 +284,7 @@ pub(crate) mod tests {
             plan["warnings"][2],
             json!({"kind": "duplicate_identity",
                    "identity": {"definition": "Ubuntu 24.04", "version": "20260601"},
-                   "ids": ["aaaa", "bbbb"]})
+                   "kept": "aaaa", "ids": ["bbbb"]})
         );
         assert_eq!(plan["warnings"][3]["status"], "killed");
         // A property change keeps explicit nulls for add/remove.
@@ -587,7 +591,8 @@ pub(crate) mod tests {
                 },
                 Warning::DuplicateIdentity {
                     identity: id(U, "20260601").unwrap(),
-                    ids: vec!["aaaa".into(), "bbbb".into()],
+                    kept: "aaaa".into(),
+                    ids: vec!["bbbb".into()],
                 },
                 Warning::Stuck {
                     id: "3456".into(),

@@ -124,9 +124,9 @@ impl Planner<'_> {
                 definition: definition.name.clone(),
                 version: version.to_owned(),
             };
-            let (usable, leftovers) = self.sort_out(&identity, images, None);
-            self.leftovers(&identity, &leftovers);
-            let Some(image) = usable else { continue };
+            let Some(image) = self.sort_out(&identity, images, None, None) else {
+                continue;
+            };
             let changes = diff::superseded(definition, image, version);
             let retention = definition
                 .policy
@@ -151,8 +151,7 @@ impl Planner<'_> {
         current: &str,
     ) {
         let identity = desired.identity.clone();
-        let (usable, leftovers) = self.sort_out(&identity, found, desired.id.as_deref());
-        self.leftovers(&identity, &leftovers);
+        let usable = self.sort_out(&identity, found, desired.id.as_deref(), Some(&desired.name));
         let Some(image) = usable else {
             if desired.retention != Retention::Prunable {
                 self.steps.push(Step {
@@ -183,37 +182,61 @@ impl Planner<'_> {
         self.update(identity, image, changes, phase, current);
     }
 
-    /// Splits the images claiming one identity into the one to manage (active or deactivated,
-    /// preferring the catalog's fixed id, then active, then the newest) and never-activated
-    /// leftovers. More than one usable image is reported; the extra ones are left alone.
+    /// Picks the one image to manage among those claiming one identity and plans the
+    /// removal of the rest (cleanup phase): never-activated or unverified leftovers, and
+    /// duplicates of the kept image. Kept is, in this order of preference: the catalog's fixed
+    /// id; an active (not deactivated) image; one holding the catalog name; the oldest; the
+    /// smallest id — a rule that gives the same answer on every run, whatever order Glance
+    /// lists in. Protected images are never planned for deletion (a warning instead).
     fn sort_out<'o>(
         &mut self,
         identity: &Identity,
         found: &[&'o ObservedImage],
         fixed_id: Option<&str>,
-    ) -> (Option<&'o ObservedImage>, Vec<&'o ObservedImage>) {
+        name: Option<&str>,
+    ) -> Option<&'o ObservedImage> {
         let (mut usable, leftovers): (Vec<&ObservedImage>, Vec<&ObservedImage>) =
             found.iter().partition(|i| {
                 matches!(i.status, ImageStatus::Active | ImageStatus::Deactivated)
                     && i.property(properties::UNVERIFIED).is_none()
             });
+        self.leftovers(identity, &leftovers);
         usable.sort_by(|a, b| {
             let fixed = |i: &ObservedImage| fixed_id.is_some_and(|id| same_id(id, &i.id));
-            fixed(b)
-                .cmp(&fixed(a))
-                .then_with(|| {
-                    (b.status == ImageStatus::Active).cmp(&(a.status == ImageStatus::Active))
-                })
-                .then_with(|| b.created_at.cmp(&a.created_at))
+            let named = |i: &ObservedImage| name == Some(i.name.as_str());
+            let active = |i: &ObservedImage| i.status == ImageStatus::Active;
+            (fixed(b), active(b), named(b))
+                .cmp(&(fixed(a), active(a), named(a)))
+                .then_with(|| a.created_at.cmp(&b.created_at))
                 .then_with(|| a.id.cmp(&b.id))
         });
-        if usable.len() > 1 {
-            self.warnings.push(Warning::DuplicateIdentity {
-                identity: identity.clone(),
-                ids: usable.iter().map(|i| i.id.clone()).collect(),
+        let (kept, duplicates) = usable.split_first()?;
+        let mut protected = Vec::new();
+        for image in duplicates {
+            if image.protected {
+                protected.push(image.id.clone());
+                continue;
+            }
+            self.steps.push(Step {
+                phase: Phase::Cleanup,
+                identity: Some(identity.clone()),
+                action: Action::Delete {
+                    id: image.id.clone(),
+                    name: image.name.clone(),
+                },
+                reason: Reason::Duplicate {
+                    kept: kept.id.clone(),
+                },
             });
         }
-        (usable.first().copied(), leftovers)
+        if !protected.is_empty() {
+            self.warnings.push(Warning::DuplicateIdentity {
+                identity: identity.clone(),
+                kept: kept.id.clone(),
+                ids: protected,
+            });
+        }
+        Some(kept)
     }
 
     fn leftovers(&mut self, identity: &Identity, leftovers: &[&ObservedImage]) {

@@ -103,7 +103,7 @@ pub fn summary_line(plan: &Plan) -> String {
 
 fn phase_title(phase: Phase) -> &'static str {
     match phase {
-        Phase::Cleanup => "Cleanup: leftovers of interrupted runs go first",
+        Phase::Cleanup => "Cleanup: leftovers of interrupted runs and duplicates go first",
         Phase::Upload => {
             "Upload: new images are uploaded and verified before anything else changes"
         }
@@ -184,6 +184,10 @@ fn because(reason: &Reason) -> String {
         Reason::Leftover { status } => format!(
             "an interrupted run left it behind in status {}",
             plain(status)
+        ),
+        Reason::Duplicate { kept } => format!(
+            "a second image of the same catalog version; image {} is kept",
+            plain(kept)
         ),
     }
 }
@@ -299,14 +303,19 @@ fn warning_text(warning: &Warning, managed_tag: &str) -> String {
             quote(name),
             plain(id)
         ),
-        Warning::DuplicateIdentity { identity, ids } => format!(
-            "{} managed images claim {} (ids {}): the newest active one is taken as the image",
-            ids.len(),
+        Warning::DuplicateIdentity {
+            identity,
+            kept,
+            ids,
+        } => format!(
+            "{} is also claimed by protected image(s) {}: image {} is kept, the protected \
+             ones are left alone",
             subject(identity),
             ids.iter()
                 .map(|id| plain(id))
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            plain(kept)
         ),
         Warning::Stuck { id, name, status } => format!(
             "image {} (id {}) is stuck in status {} and this run will not clean it up",
@@ -509,7 +518,7 @@ Plan for cloud "prod": 1 to create, 1 to update, 0 to rename, 1 to prune; 1 warn
 
     const EVERY_VARIANT: &str = r#"image-manager will perform these actions on cloud "prod", in this order:
 
-Cleanup: leftovers of interrupted runs go first
+Cleanup: leftovers of interrupted runs and duplicates go first
   # an image no definition claims will be deleted
   # (because an interrupted run left it behind in status queued)
   - "Ubuntu 24.04 (upload)" (id 9999)
@@ -575,7 +584,7 @@ Prune: last, so a failed upload never costs an old image
 Warnings:
   ! image "Ubuntu 24.04" (id 1234) carries a name the catalog manages but not the tag managed_by_image_manager: left alone
   ! image "Ubuntu 24.04 (20251101)" (id 2345) could be pruned but is protected: left alone
-  ! 2 managed images claim "Ubuntu 24.04" version 20260601 (ids aaaa, bbbb): the newest active one is taken as the image
+  ! "Ubuntu 24.04" version 20260601 is also claimed by protected image(s) bbbb: image aaaa is kept, the protected ones are left alone
   ! image "Debian 12 (upload)" (id 3456) is stuck in status killed and this run will not clean it up
   ! image "Cirros 0.5.1" (id 4567) may be pruned, but --prune none only reports it (choose --prune hide, deactivate or delete)
 

@@ -466,23 +466,61 @@ fn an_active_image_still_marked_unverified_is_a_leftover() {
 }
 
 #[test]
-fn duplicates_keep_the_newest_active_image_and_warn() {
+fn duplicates_keep_the_oldest_active_image_and_clean_up_the_others() {
     let desired = multi("forever", &["20260101"]);
     let base = in_sync(&desired).remove(0);
-    let old = base
-        .clone()
-        .with_id("older")
-        .with_created_at(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
-    let mut new = base
-        .with_id("newer")
-        .with_created_at(Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap());
+    let at = |month| Utc.with_ymd_and_hms(2026, month, 1, 0, 0, 0).unwrap();
+    let old = base.clone().with_id("older").with_created_at(at(1));
+    let mut new = base.clone().with_id("newer").with_created_at(at(2));
     new.min_ram = 1;
-    let plan = plan_with(&desired, vec![old, new], Prune::None);
+    let mut protected = base.clone().with_id("guarded").with_created_at(at(3));
+    protected.protected = true;
+    // Listing order must not matter.
+    for observed in [
+        vec![old.clone(), new.clone(), protected.clone()],
+        vec![protected.clone(), new.clone(), old.clone()],
+    ] {
+        let plan = plan_with(&desired, observed, Prune::None);
+        assert_eq!(
+            summary(&plan),
+            [step(Phase::Cleanup, "-", "Ubuntu 24.04", "duplicate")]
+        );
+        assert_eq!(plan.steps[0].action.image_id(), Some("newer"));
+        assert_eq!(
+            plan.steps[0].reason,
+            Reason::Duplicate {
+                kept: "older".into()
+            }
+        );
+        assert!(matches!(
+            &plan.warnings[..],
+            [Warning::DuplicateIdentity { kept, ids, .. }] if kept == "older" && ids == &["guarded"]
+        ));
+    }
+}
+
+#[test]
+fn among_duplicates_the_image_holding_the_catalog_name_is_kept() {
+    let desired = multi("forever", &["20260101"]);
+    let base = in_sync(&desired).remove(0);
+    let mut renamed = base
+        .clone()
+        .with_id("first")
+        .with_created_at(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
+    renamed.name = "Ubuntu 24.04 [image-manager: pending]".into();
+    let named = base
+        .with_id("second")
+        .with_created_at(Utc.with_ymd_and_hms(2026, 1, 2, 0, 0, 0).unwrap());
+    let plan = plan_with(&desired, vec![renamed, named], Prune::None);
     assert_eq!(plan.steps.len(), 1);
-    assert_eq!(plan.steps[0].action.image_id(), Some("newer"));
-    assert!(
-        matches!(&plan.warnings[..], [Warning::DuplicateIdentity { ids, .. }] if ids == &["newer", "older"])
+    assert_eq!(plan.steps[0].action.image_id(), Some("first"));
+    assert_eq!(
+        plan.steps[0].reason,
+        Reason::Duplicate {
+            kept: "second".into()
+        }
     );
+    assert!(plan.warnings.is_empty());
 }
 
 #[test]
