@@ -332,6 +332,8 @@ impl Run {
             .map(|(target, entries)| CloudReport {
                 cloud: target.client.cloud().to_owned(),
                 api_calls: target.client.api_calls(),
+                retries: target.client.retrying().retries(),
+                recreated_uploads: target.client.retrying().recreated(),
                 entries: entries
                     .into_iter()
                     .zip(&target.plan.steps)

@@ -25,8 +25,13 @@ pub struct Report {
 #[derive(Clone, Debug, Serialize)]
 pub struct CloudReport {
     pub cloud: String,
-    /// Glance API requests this run sent to the cloud (listing included).
+    /// Glance API requests this run sent to the cloud (listing, lock and retries included).
     pub api_calls: u64,
+    /// Glance calls repeated after a transient failure (503, dropped connection, …): a
+    /// degraded Glance shows here first.
+    pub retries: u64,
+    /// Uploads deleted and started again in a new image after Glance failed transiently.
+    pub recreated_uploads: u64,
     pub entries: Vec<Entry>,
 }
 

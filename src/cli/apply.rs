@@ -10,26 +10,84 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use chrono::SecondsFormat;
 
 use super::Exit;
 use super::args::{ApplyArgs, OutputFormat};
-use super::plan::{connect, policy, print, resolve, warn_scs_regressions};
+use super::plan::{connect, observe, policy, print, resolve, warn_scs_regressions};
 use super::progress::{ProgressMode, hooks};
 use crate::apply::{self, Report, Target};
+use crate::catalog::Catalog;
+use crate::glance::{GlanceClient, Held, Holder, LockOptions};
 use crate::plan::{self, Action, Phase, Plan};
 
-/// The top-level entry point for `apply`.
+/// The top-level entry point for `apply`: takes every cloud's apply lock, then plans and
+/// executes under it, and releases the locks however the run ends.
 pub async fn run(args: &ApplyArgs, quiet: bool) -> anyhow::Result<Exit> {
     let catalog = super::valid_catalog(&args.selection.catalog_paths(), "applied")?;
-    let desired = resolve(&catalog, &args.selection);
+    let clients = connect(&args.selection).await?;
+    let locks = lock(&clients, args).await?;
+    let result = locked(args, &catalog, &clients, quiet).await;
+    for held in locks {
+        held.release().await;
+    }
+    result
+}
+
+/// Takes the apply lock of every cloud, in the order of their names so that two runs over
+/// overlapping sets of clouds cannot wait for each other in a circle.
+async fn lock(clients: &[Arc<GlanceClient>], args: &ApplyArgs) -> anyhow::Result<Vec<Held>> {
+    let options = LockOptions {
+        scope: args.selection.tag.clone(),
+        lease: Duration::from_secs(args.lock_lease),
+        wait: Duration::from_secs(args.lock_wait),
+    };
+    let mut order: Vec<&Arc<GlanceClient>> = clients.iter().collect();
+    order.sort_by_key(|c| c.cloud().to_owned());
+    let mut locks = Vec::new();
+    for client in order {
+        let waiting = |holder: &Holder| {
+            eprintln!(
+                "cloud {}: another apply holds the lock ({}, lease until {}); waiting up to {} s",
+                client.cloud(),
+                holder.who,
+                holder.expires.to_rfc3339_opts(SecondsFormat::Secs, true),
+                args.lock_wait
+            );
+        };
+        match client.lock(&options, &waiting).await {
+            Ok(held) => locks.push(held),
+            Err(error) => {
+                for held in locks {
+                    held.release().await;
+                }
+                return Err(anyhow::Error::new(error).context(format!(
+                    "cloud `{}`: taking the apply lock (nothing was changed)",
+                    client.cloud()
+                )));
+            }
+        }
+    }
+    Ok(locks)
+}
+
+/// Observe, plan, confirm, execute and report, with the locks held.
+async fn locked(
+    args: &ApplyArgs,
+    catalog: &Catalog,
+    clients: &[Arc<GlanceClient>],
+    quiet: bool,
+) -> anyhow::Result<Exit> {
+    let desired = resolve(catalog, &args.selection);
     let policy = policy(&args.selection);
+    let observed = observe(clients).await?;
     let mut targets = Vec::new();
-    for (client, observed) in connect(&args.selection.clouds).await? {
+    for (client, observed) in clients.iter().zip(observed) {
         warn_scs_regressions(&observed, &desired, &policy.managed_tag);
         targets.push(Target {
             plan: plan::plan(&desired, &observed, &policy),
             hash_algo: apply::hash_algorithm(&observed),
-            client: Arc::new(client),
+            client: Arc::clone(client),
         });
     }
     let plans: Vec<Plan> = targets.iter().map(|t| t.plan.clone()).collect();
@@ -99,13 +157,16 @@ fn summarize(report: &Report, output: OutputFormat) -> io::Result<()> {
                 };
                 writeln!(
                     stdout,
-                    "\nApply {}: {} done, {} failed, {} skipped, {} in use ({} Glance API calls)",
+                    "\nApply {}: {} done, {} failed, {} skipped, {} in use ({} Glance API calls, \
+                     {} retried, {} uploads recreated)",
                     cloud.cloud,
                     count("done"),
                     count("failed"),
                     count("skipped"),
                     count("in_use"),
-                    cloud.api_calls
+                    cloud.api_calls,
+                    cloud.retries,
+                    cloud.recreated_uploads
                 )?;
             }
         }

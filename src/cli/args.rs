@@ -95,6 +95,14 @@ pub struct Selection {
     /// What to do with images past their retention (`uuid_validity`).
     #[arg(long, value_enum, default_value_t = Prune::None)]
     pub prune: Prune,
+    /// Attempts per Glance call when Glance fails transiently (502/503/504, 500 on reads,
+    /// dropped connections, timeouts); waits 0.5 s, 1 s, 2 s, … (at most 8 s) in between.
+    #[arg(long, value_name = "N", default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub retries: u32,
+    /// Retries (and recreated uploads) one run may spend per cloud in all; past it, transient
+    /// failures are final, so a Glance that keeps failing fails the run in minutes.
+    #[arg(long, value_name = "N", default_value_t = crate::glance::retry::DEFAULT_BUDGET)]
+    pub retry_budget: u32,
 }
 
 impl Selection {
@@ -136,6 +144,14 @@ pub struct ApplyArgs {
     /// Seconds an import may take once the bytes are in, before it counts as stuck.
     #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
     pub import_timeout: u64,
+    /// How long to wait for another `apply` holding a cloud's apply lock before giving up
+    /// (exit 1, nothing changed). 0: do not wait.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
+    pub lock_wait: u64,
+    /// The apply lock's lease: renewed every third of it while this run lives; a run that
+    /// died holds the lock at most this long.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(3..))]
+    pub lock_lease: u64,
 }
 
 /// The managed tag when `--tag` is not given.

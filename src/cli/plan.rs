@@ -6,6 +6,7 @@
 //! stdout (text or JSON), logs and errors to stderr.
 
 use std::io::{self, IsTerminal, Write};
+use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::Utc;
@@ -15,6 +16,7 @@ use super::args::{OutputFormat, PlanArgs, Selection};
 use crate::catalog::Catalog;
 use crate::check;
 use crate::desired::{self, DesiredState};
+use crate::glance::retry::RetryPolicy;
 use crate::glance::{self, ConnectOptions, GlanceClient, ObservedState};
 use crate::plan::{self, Plan, Policy, json, render};
 
@@ -22,11 +24,8 @@ use crate::plan::{self, Plan, Policy, json, render};
 pub async fn run(args: &PlanArgs) -> anyhow::Result<Exit> {
     let catalog = super::valid_catalog(&args.selection.catalog_paths(), "planned")?;
     let desired = resolve(&catalog, &args.selection);
-    let observed: Vec<ObservedState> = connect(&args.selection.clouds)
-        .await?
-        .into_iter()
-        .map(|(_, observed)| observed)
-        .collect();
+    let clients = connect(&args.selection).await?;
+    let observed = observe(&clients).await?;
     let policy = policy(&args.selection);
     let plans: Vec<Plan> = observed
         .iter()
@@ -68,39 +67,52 @@ pub(super) fn policy(args: &Selection) -> Policy {
     }
 }
 
-/// Connects to every cloud and lists it once, all clouds at once. No `--cloud`: the cloud
-/// `OS_CLOUD` names, or the `OS_*` variables.
-pub(super) async fn connect(
-    clouds: &[String],
-) -> anyhow::Result<Vec<(GlanceClient, ObservedState)>> {
-    let clouds: Vec<Option<&str>> = if clouds.is_empty() {
+/// Connects to every cloud, all at once. No `--cloud`: the cloud `OS_CLOUD` names, or the
+/// `OS_*` variables. The retry schedule and budget of `--retries`/`--retry-budget` go to
+/// every client.
+pub(super) async fn connect(args: &Selection) -> anyhow::Result<Vec<Arc<GlanceClient>>> {
+    let clouds: Vec<Option<&str>> = if args.clouds.is_empty() {
         vec![None]
     } else {
-        clouds.iter().map(|c| Some(c.as_str())).collect()
+        args.clouds.iter().map(|c| Some(c.as_str())).collect()
     };
-    futures::future::try_join_all(clouds.into_iter().map(observe_cloud)).await
-}
-
-async fn observe_cloud(cloud: Option<&str>) -> anyhow::Result<(GlanceClient, ObservedState)> {
-    let options = ConnectOptions {
+    let options = |cloud: Option<&str>| ConnectOptions {
         cloud: cloud.map(str::to_owned),
+        retry: RetryPolicy {
+            max_attempts: args.retries,
+            ..glance::retry::default_policy()
+        },
+        retry_budget: args.retry_budget,
         ..ConnectOptions::default()
     };
-    let label = cloud.unwrap_or("from OS_CLOUD / OS_* variables");
-    let client = GlanceClient::connect(&options)
-        .await
-        .map_err(|e| in_cloud(label, e))?;
-    let observed = client
-        .list_images()
-        .await
-        .map_err(|e| in_cloud(client.cloud(), e))?;
-    tracing::info!(
-        "cloud {}: {} images observed in {} Glance API calls",
-        client.cloud(),
-        observed.images.len(),
-        client.api_calls()
-    );
-    Ok((client, observed))
+    futures::future::try_join_all(clouds.into_iter().map(|cloud| async move {
+        let label = cloud.unwrap_or("from OS_CLOUD / OS_* variables");
+        GlanceClient::connect(&options(cloud))
+            .await
+            .map(Arc::new)
+            .map_err(|e| in_cloud(label, e))
+    }))
+    .await
+}
+
+/// Lists every cloud once, all at once.
+pub(super) async fn observe(
+    clients: &[Arc<GlanceClient>],
+) -> anyhow::Result<Vec<ObservedState>> {
+    futures::future::try_join_all(clients.iter().map(|client| async move {
+        let observed = client
+            .list_images()
+            .await
+            .map_err(|e| in_cloud(client.cloud(), e))?;
+        tracing::info!(
+            "cloud {}: {} images observed in {} Glance API calls",
+            client.cloud(),
+            observed.images.len(),
+            client.api_calls()
+        );
+        Ok(observed)
+    }))
+    .await
 }
 
 /// Warns (stderr) about SCS main testcases that pass now and would fail once Glance matches
