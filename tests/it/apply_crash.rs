@@ -37,7 +37,9 @@ fn apply_command(dir: &Path, args: &[&str], log: &Path) -> Command {
     cmd.env("OS_CLIENT_CONFIG_FILE", sandbox::clouds_yaml())
         .env_remove("OS_CLOUD")
         .env("NO_COLOR", "1")
-        .args(["apply", "--cloud", "member", "--output", "json", "--images"])
+        // A killed run holds the apply lock until its lease ends: keep the wait short.
+        .args(["apply", "--cloud", "member", "--output", "json", "--lock-lease", "5"])
+        .arg("--images")
         .arg(dir)
         .args(args)
         .stdin(Stdio::null())

@@ -32,3 +32,6 @@ mod apply;
 mod apply_support;
 // `apply` on existing images: rotation, retention (uuid_validity × --prune), drift, ownership.
 mod apply_rotation;
+// Overlapping `apply` runs (at once, mid-upload, kill -9 with a waiting restart) and clouds
+// holding duplicates: one image per catalog version.
+mod apply_overlap;
