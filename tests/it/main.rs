@@ -32,3 +32,5 @@ mod apply;
 mod apply_support;
 // `apply` on existing images: rotation, retention (uuid_validity × --prune), drift, ownership.
 mod apply_rotation;
+// Fault-injection reverse proxy before Glance, reached through a Keystone catalog region.
+mod proxy;
