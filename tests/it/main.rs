@@ -35,3 +35,5 @@ mod apply_rotation;
 // Overlapping `apply` runs (at once, mid-upload, kill -9 with a waiting restart) and clouds
 // holding duplicates: one image per catalog version.
 mod apply_overlap;
+// Fault-injection reverse proxy before Glance, reached through a Keystone catalog region.
+mod proxy;
