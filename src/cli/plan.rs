@@ -96,9 +96,7 @@ pub(super) async fn connect(args: &Selection) -> anyhow::Result<Vec<Arc<GlanceCl
 }
 
 /// Lists every cloud once, all at once.
-pub(super) async fn observe(
-    clients: &[Arc<GlanceClient>],
-) -> anyhow::Result<Vec<ObservedState>> {
+pub(super) async fn observe(clients: &[Arc<GlanceClient>]) -> anyhow::Result<Vec<ObservedState>> {
     futures::future::try_join_all(clients.iter().map(|client| async move {
         let observed = client
             .list_images()

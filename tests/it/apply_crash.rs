@@ -38,7 +38,15 @@ fn apply_command(dir: &Path, args: &[&str], log: &Path) -> Command {
         .env_remove("OS_CLOUD")
         .env("NO_COLOR", "1")
         // A killed run holds the apply lock until its lease ends: keep the wait short.
-        .args(["apply", "--cloud", "member", "--output", "json", "--lock-lease", "5"])
+        .args([
+            "apply",
+            "--cloud",
+            "member",
+            "--output",
+            "json",
+            "--lock-lease",
+            "5",
+        ])
         .arg("--images")
         .arg(dir)
         .args(args)

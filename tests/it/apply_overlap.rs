@@ -21,18 +21,21 @@ use crate::upstream::{Algo, Fault, Upstream};
 /// Guard against hanging, not a performance bound.
 const PATIENCE: Duration = Duration::from_secs(300);
 
-/// A catalog of `n` small raw images served by `upstream`, managed under a tag of its own.
-struct Scenario {
-    upstream: Upstream,
+/// A catalog of `n` small raw images served by `upstream`, managed under a tag of its own,
+/// applied to the sandbox's `member` cloud as the clouds.yaml `clouds` describes it.
+pub(crate) struct Scenario {
+    pub(crate) upstream: Upstream,
     dir: tempfile::TempDir,
-    catalog: PathBuf,
-    tag: String,
-    names: Vec<String>,
-    paths: Vec<String>,
+    pub(crate) catalog: PathBuf,
+    pub(crate) tag: String,
+    pub(crate) names: Vec<String>,
+    pub(crate) paths: Vec<String>,
+    /// The sandbox's clouds.yaml, or one that reaches Glance through a proxy.
+    pub(crate) clouds: PathBuf,
 }
 
 impl Scenario {
-    async fn new(prefix: &str, n: usize, size: u64) -> Scenario {
+    pub(crate) async fn new(prefix: &str, n: usize, size: u64) -> Scenario {
         let upstream = Upstream::start().await;
         let tag = unique_name(prefix);
         let mut names = Vec::new();
@@ -57,13 +60,14 @@ impl Scenario {
             tag,
             names,
             paths,
+            clouds: sandbox::clouds_yaml(),
         }
     }
 
     /// `image-manager apply --cloud member --tag TAG --output json ARGS`, stderr to `log`.
-    fn apply(&self, log: &str, args: &[&str]) -> Command {
+    pub(crate) fn apply(&self, log: &str, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_image-manager"));
-        cmd.env("OS_CLIENT_CONFIG_FILE", sandbox::clouds_yaml())
+        cmd.env("OS_CLIENT_CONFIG_FILE", &self.clouds)
             .env_remove("OS_CLOUD")
             .env("NO_COLOR", "1")
             .args(["apply", "--cloud", "member", "--output", "json"])
@@ -76,12 +80,12 @@ impl Scenario {
         cmd
     }
 
-    fn log(&self, name: &str) -> PathBuf {
+    pub(crate) fn log(&self, name: &str) -> PathBuf {
         self.dir.path().join(format!("{name}.log"))
     }
 
     /// Every image under this scenario's tag.
-    async fn images(&self, client: &GlanceClient) -> Vec<ObservedImage> {
+    pub(crate) async fn images(&self, client: &GlanceClient) -> Vec<ObservedImage> {
         let observed = client.list_images().await.expect("list images");
         observed
             .images
@@ -91,7 +95,7 @@ impl Scenario {
     }
 
     /// Exactly one image per catalog version: active, verified, published, right bytes.
-    async fn assert_one_image_per_version(&self, client: &GlanceClient) {
+    pub(crate) async fn assert_one_image_per_version(&self, client: &GlanceClient) {
         let images = self.images(client).await;
         for (name, path) in self.names.iter().zip(&self.paths) {
             let mine: Vec<_> = images
@@ -113,19 +117,34 @@ impl Scenario {
         assert_eq!(images.len(), self.names.len(), "{images:#?}");
     }
 
-    /// `plan --detailed-exitcode` must say "no changes" (exit 0).
-    fn assert_plan_empty(&self) {
-        let (code, out, err) = run_cli(
-            "plan",
-            &self.catalog,
-            &["--cloud", "member", "--tag", &self.tag, "--detailed-exitcode"],
-            &[],
-        );
+    /// `plan --detailed-exitcode` (through the same clouds.yaml) must say "no changes".
+    pub(crate) async fn assert_plan_empty(&self) {
+        let (code, out, err) = self.plan(&["--detailed-exitcode"]).await;
         assert_eq!(code, 0, "the next plan still has changes:\n{out}\n{err}");
     }
 
+    /// `image-manager plan --cloud member --tag TAG ARGS` through the scenario's clouds.yaml,
+    /// off the runtime's threads (an in-process proxy must keep serving meanwhile).
+    pub(crate) async fn plan(&self, args: &[&str]) -> (i32, String, String) {
+        let (catalog, clouds) = (self.catalog.clone(), self.clouds.clone());
+        let mut argv = vec!["--cloud".to_owned(), "member".into(), "--tag".into()];
+        argv.push(self.tag.clone());
+        argv.extend(args.iter().map(|a| (*a).to_owned()));
+        tokio::task::spawn_blocking(move || {
+            let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+            run_cli(
+                "plan",
+                &catalog,
+                &argv,
+                &[("OS_CLIENT_CONFIG_FILE", clouds.as_os_str())],
+            )
+        })
+        .await
+        .unwrap()
+    }
+
     /// Deletes every image of the scenario (also when the test failed).
-    async fn sweep(&self) {
+    pub(crate) async fn sweep(&self) {
         let client = sandbox::member().await;
         for image in self.images(&client).await {
             let _ = client.delete(&image.id).await;
@@ -134,7 +153,7 @@ impl Scenario {
 }
 
 /// The JSON report of a run that must have exited 0, and its stderr.
-fn report(output: &Output, log: &Path) -> (Value, String) {
+pub(crate) fn report(output: &Output, log: &Path) -> (Value, String) {
     let log = std::fs::read_to_string(log).unwrap_or_default();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
@@ -148,7 +167,7 @@ fn report(output: &Output, log: &Path) -> (Value, String) {
 }
 
 /// `(phase, action, outcome)` of every entry of the first cloud of a report.
-fn entries(report: &Value) -> Vec<(String, String, String)> {
+pub(crate) fn entries(report: &Value) -> Vec<(String, String, String)> {
     report["clouds"][0]["entries"]
         .as_array()
         .expect("entries")
@@ -164,19 +183,29 @@ fn entries(report: &Value) -> Vec<(String, String, String)> {
         .collect()
 }
 
-fn wait_output(child: Child) -> Output {
-    child.wait_with_output().expect("apply runs")
+/// Waits for a spawned run off the runtime's threads.
+pub(crate) async fn wait_output(child: Child) -> Output {
+    tokio::task::spawn_blocking(move || child.wait_with_output().expect("apply runs"))
+        .await
+        .unwrap()
+}
+
+/// Runs a command to its end off the runtime's threads.
+pub(crate) async fn output(mut command: Command) -> Output {
+    tokio::task::spawn_blocking(move || command.output().expect("apply runs"))
+        .await
+        .unwrap()
 }
 
 /// Two runs of one 8-image catalog started at the same moment (a periodic pipeline and a
 /// person): one takes the lock and creates everything; the other waits, then plans against
 /// the result and has nothing to do.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_applies_at_once_leave_one_image_per_version() {
     let scenario = Scenario::new("it-overlap-twin", 8, MIB).await;
     let first = scenario.apply("first", &[]).spawn().unwrap();
     let second = scenario.apply("second", &[]).spawn().unwrap();
-    let (first, second) = (wait_output(first), wait_output(second));
+    let (first, second) = tokio::join!(wait_output(first), wait_output(second));
     let (a, log_a) = report(&first, &scenario.log("first"));
     let (b, log_b) = report(&second, &scenario.log("second"));
     let client = sandbox::member().await;
@@ -189,7 +218,11 @@ async fn two_applies_at_once_leave_one_image_per_version() {
     };
     let creates = entries(&worker);
     assert_eq!(creates.len(), 8, "{worker:#}");
-    assert!(creates.iter().all(|(_, action, status)| action == "create" && status == "done"));
+    assert!(
+        creates
+            .iter()
+            .all(|(_, action, status)| action == "create" && status == "done")
+    );
     assert!(entries(&waiter).is_empty(), "{waiter:#}");
     assert!(
         waiter_log.contains("another apply holds the lock"),
@@ -198,13 +231,13 @@ async fn two_applies_at_once_leave_one_image_per_version() {
     for name in &scenario.names {
         assert_eq!(scenario.upstream.hits(&format!("/images/{name}.img")), 1);
     }
-    scenario.assert_plan_empty();
+    scenario.assert_plan_empty().await;
     scenario.sweep().await;
 }
 
 /// A run started while another one is mid-upload waits for it, instead of uploading the same
 /// versions again or deleting the other run's staging image as a leftover.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_apply_during_another_ones_upload_waits_and_changes_nothing() {
     let scenario = Scenario::new("it-overlap-mid", 2, 16 * MIB).await;
     let slow = &scenario.paths[0];
@@ -216,19 +249,19 @@ async fn an_apply_during_another_ones_upload_waits_and_changes_nothing() {
     // Let the second run find the lock taken before the first one may finish.
     wait_for_log(&scenario.log("second"), "another apply holds the lock").await;
     scenario.upstream.clear_fault(slow);
-    let (a, _) = report(&wait_output(first), &scenario.log("first"));
-    let (b, _) = report(&wait_output(second), &scenario.log("second"));
+    let (a, _) = report(&wait_output(first).await, &scenario.log("first"));
+    let (b, _) = report(&wait_output(second).await, &scenario.log("second"));
     assert_eq!(entries(&a).len(), 2, "{a:#}");
     assert!(entries(&b).is_empty(), "{b:#}");
     scenario.assert_one_image_per_version(&client).await;
-    scenario.assert_plan_empty();
+    scenario.assert_plan_empty().await;
     scenario.sweep().await;
 }
 
 /// A run killed with SIGKILL mid-upload while another run is already waiting: the lock it
 /// held runs out with its lease, the waiting run cleans up the killed run's staging image and
 /// uploads the version once.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_with_a_restart_waiting_converges() {
     let scenario = Scenario::new("it-overlap-kill", 1, 64 * MIB).await;
     let path = &scenario.paths[0];
@@ -242,7 +275,7 @@ async fn kill_9_with_a_restart_waiting_converges() {
     first.kill().expect("SIGKILL");
     first.wait().unwrap();
     scenario.upstream.clear_fault(path);
-    let (b, _) = report(&wait_output(second), &scenario.log("second"));
+    let (b, _) = report(&wait_output(second).await, &scenario.log("second"));
     let steps = entries(&b);
     let expected = [("cleanup", "delete", "done"), ("upload", "create", "done")];
     assert_eq!(
@@ -250,16 +283,19 @@ async fn kill_9_with_a_restart_waiting_converges() {
         expected.map(|(p, a, o)| (p.to_owned(), a.to_owned(), o.to_owned())),
         "{b:#}"
     );
-    assert_eq!(b["clouds"][0]["entries"][0]["image_id"], staging.id.as_str());
+    assert_eq!(
+        b["clouds"][0]["entries"][0]["image_id"],
+        staging.id.as_str()
+    );
     scenario.assert_one_image_per_version(&client).await;
-    scenario.assert_plan_empty();
+    scenario.assert_plan_empty().await;
     scenario.sweep().await;
 }
 
 /// Duplicates made before this tool locked (older versions, the Python tool, a person): one
 /// `apply` keeps the oldest verified image (a protected twin is left alone, with a warning)
 /// and deletes the others in its cleanup phase; the next plan is empty.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cloud_holding_duplicates_converges_in_one_apply() {
     let scenario = Scenario::new("it-overlap-dups", 1, MIB).await;
     let client = sandbox::member().await;
@@ -274,17 +310,20 @@ async fn a_cloud_holding_duplicates_converges_in_one_apply() {
         // Glance dates images to the second: make "the oldest" unambiguous.
         tokio::time::sleep(Duration::from_millis(1100)).await;
     }
-    let (code, out, err) = run_cli(
-        "plan",
-        &scenario.catalog,
-        &["--cloud", "member", "--tag", &scenario.tag],
-        &[],
-    );
+    let (code, out, err) = scenario.plan(&[]).await;
     assert_eq!(code, 0, "{out}\n{err}");
-    assert_eq!(out.matches("a second image of the same catalog version").count(), 2, "{out}");
-    assert!(out.contains("is also claimed by protected image(s)"), "{out}");
+    assert_eq!(
+        out.matches("a second image of the same catalog version")
+            .count(),
+        2,
+        "{out}"
+    );
+    assert!(
+        out.contains("is also claimed by protected image(s)"),
+        "{out}"
+    );
 
-    let output = scenario.apply("apply", &[]).output().unwrap();
+    let output = output(scenario.apply("apply", &[])).await;
     let (report, _) = report(&output, &scenario.log("apply"));
     let deleted: Vec<&str> = report["clouds"][0]["entries"]
         .as_array()
@@ -293,19 +332,19 @@ async fn a_cloud_holding_duplicates_converges_in_one_apply() {
         .map(|e| e["image_id"].as_str().unwrap())
         .collect();
     assert_eq!(deleted, [ids[1].as_str(), ids[2].as_str()], "{report:#}");
-    let left: Vec<String> = scenario.images(&client).await.into_iter().map(|i| i.id).collect();
+    let left: Vec<String> = scenario
+        .images(&client)
+        .await
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
     let mut expected = vec![ids[0].clone(), ids[3].clone()];
     expected.sort();
     let mut left_sorted = left.clone();
     left_sorted.sort();
     assert_eq!(left_sorted, expected);
     // Planning again: nothing to do, the protected twin only warned about.
-    let (code, out, err) = run_cli(
-        "plan",
-        &scenario.catalog,
-        &["--cloud", "member", "--tag", &scenario.tag, "--detailed-exitcode"],
-        &[],
-    );
+    let (code, out, err) = scenario.plan(&["--detailed-exitcode"]).await;
     assert_eq!(code, 0, "{out}\n{err}");
     client
         .patch_image(&ids[3], &[PatchOp::set_protected(false)])
@@ -346,7 +385,10 @@ async fn wait_for_log(log: &Path, needle: &str) {
         if text.contains(needle) {
             return;
         }
-        assert!(start.elapsed() < PATIENCE, "never logged {needle:?}:\n{text}");
+        assert!(
+            start.elapsed() < PATIENCE,
+            "never logged {needle:?}:\n{text}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

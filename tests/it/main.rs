@@ -37,3 +37,5 @@ mod apply_rotation;
 mod apply_overlap;
 // Fault-injection reverse proxy before Glance, reached through a Keystone catalog region.
 mod proxy;
+// `apply` and `plan` through the fault proxy: 503s and lost answers, retried and converged.
+mod apply_flaky;
