@@ -17,9 +17,10 @@ use super::plan::{connect, policy, print, resolve, warn_scs_regressions};
 use super::progress::{ProgressMode, hooks};
 use crate::apply::{self, Report, Target};
 use crate::plan::{self, Action, Phase, Plan};
+use crate::transfer::fetch::FetchOptions;
 
 /// The top-level entry point for `apply`.
-pub async fn run(args: &ApplyArgs, quiet: bool) -> anyhow::Result<Exit> {
+pub async fn run(args: &ApplyArgs, quiet: bool, fetch: FetchOptions) -> anyhow::Result<Exit> {
     let catalog = super::valid_catalog(&args.selection.catalog_paths(), "applied")?;
     let desired = resolve(&catalog, &args.selection);
     let policy = policy(&args.selection);
@@ -41,6 +42,7 @@ pub async fn run(args: &ApplyArgs, quiet: bool) -> anyhow::Result<Exit> {
         parallel: usize::from(args.parallel),
         method: args.method,
         import_timeout: Duration::from_secs(args.import_timeout),
+        fetch,
         ..apply::Options::default()
     };
     let report = apply::apply(targets, &options, hooks(ProgressMode::detect(quiet)))
