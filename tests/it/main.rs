@@ -32,3 +32,5 @@ mod apply;
 mod apply_support;
 // `apply` on existing images: rotation, retention (uuid_validity × --prune), drift, ownership.
 mod apply_rotation;
+// Hostile input: no secret in plan/validate/update output, size caps, safe writes, private CAs.
+mod security;
