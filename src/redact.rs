@@ -63,9 +63,8 @@ fn query_keys(query: &str) -> String {
 
 /// Something that looks like a URL in running text: a scheme, `:`, and everything up to white
 /// space or a quoting character (backticks and quotes delimit URLs in our messages).
-static IN_TEXT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"[A-Za-z][A-Za-z0-9+.-]*:[^\s`'"<>]+"#).expect("valid regex")
-});
+static IN_TEXT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#"[A-Za-z][A-Za-z0-9+.-]*:[^\s`'"<>]+"#).expect("valid regex"));
 
 /// `message` with every URL in it passed through [`url`]. URLs with nothing to hide are left
 /// exactly as written (no normalisation), so ordinary messages do not change. Punctuation
@@ -109,10 +108,7 @@ mod tests {
             ("https://h/x?opaquetoken", "https://h/x?REDACTED"),
             ("https://h/x?a=1&&b", "https://h/x?a=REDACTED&&REDACTED"),
             ("https://h/x#access_token=t", "https://h/x"),
-            (
-                "https://u:p@h/x?sig=s#frag",
-                "https://h/x?sig=REDACTED",
-            ),
+            ("https://u:p@h/x?sig=s#frag", "https://h/x?sig=REDACTED"),
             ("file:///tmp/a.img", "file:///tmp/a.img"),
             ("not a url", "not a url"),
             ("", ""),

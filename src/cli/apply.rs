@@ -43,7 +43,6 @@ pub async fn run(args: &ApplyArgs, quiet: bool, fetch: FetchOptions) -> anyhow::
         method: args.method,
         import_timeout: Duration::from_secs(args.import_timeout),
         fetch,
-        ..apply::Options::default()
     };
     let report = apply::apply(targets, &options, hooks(ProgressMode::detect(quiet)))
         .await

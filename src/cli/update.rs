@@ -61,7 +61,8 @@ pub async fn run(args: &UpdateArgs, global: &GlobalArgs) -> anyhow::Result<Exit>
             }
             if !args.write {
                 for change in &found.files {
-                    write!(stdout, "{}", redact::text(&change.diff())).context("writing to stdout")?;
+                    write!(stdout, "{}", redact::text(&change.diff()))
+                        .context("writing to stdout")?;
                 }
             } else if write {
                 for change in &found.files {

@@ -145,7 +145,12 @@ impl Fetcher {
         self.in_time(url, self.read_small(url, limit, what)).await
     }
 
-    async fn read_small(&self, url: &str, limit: u64, what: &'static str) -> Result<Vec<u8>, Error> {
+    async fn read_small(
+        &self,
+        url: &str,
+        limit: u64,
+        what: &'static str,
+    ) -> Result<Vec<u8>, Error> {
         let too_large = || Error::TooLarge {
             url: redact(url),
             limit,
@@ -743,8 +748,14 @@ mod tests {
         let url = Url::from_file_path(&path).unwrap().to_string();
         let fetcher = local(dir.path());
         assert_eq!(fetcher.text(&url, 4096, "x").await.unwrap().len(), 4096);
-        let error = fetcher.bytes(&url, 4095, "an index page").await.unwrap_err();
-        assert!(matches!(error, Error::TooLarge { limit: 4095, .. }), "{error:?}");
+        let error = fetcher
+            .bytes(&url, 4095, "an index page")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, Error::TooLarge { limit: 4095, .. }),
+            "{error:?}"
+        );
         assert!(error.to_string().ends_with("too large for an index page"));
     }
 

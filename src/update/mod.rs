@@ -33,6 +33,7 @@ pub use sources::SourceError;
 use crate::catalog::{self, Catalog, Definition, Diagnostic, Severity, UpstreamKind};
 use crate::redact;
 use crate::transfer::fetch::{FetchOptions, Fetcher};
+use crate::transfer::retry::RetryPolicy;
 use rewrite::NewVersion;
 
 /// How many definitions are asked about at once.
@@ -55,15 +56,20 @@ pub struct Options {
 
 impl Options {
     /// The shared upstream client's options: `timeout` bounds connecting, each wait for bytes,
-    /// and each whole (small) file read.
+    /// and each whole (small) file read. Retries are few and quick: a run asks for many small
+    /// files, and one failed definition does not hold back the others.
     fn fetch(&self) -> FetchOptions {
         FetchOptions {
             connect_timeout: self.timeout.min(Duration::from_secs(10)),
             read_timeout: self.timeout,
             small_file_timeout: self.timeout,
+            retry: RetryPolicy {
+                max_attempts: 3,
+                base_delay: Duration::from_millis(250),
+                max_delay: Duration::from_secs(2),
+            },
             ca_bundle: self.ca_bundle.clone(),
             allow_file_urls: self.allow_file_urls.clone(),
-            ..FetchOptions::default()
         }
     }
 }
@@ -436,4 +442,37 @@ fn chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn scratch_directories_are_private_and_never_reused() {
+        let (a, b) = (Scratch::new().unwrap(), Scratch::new().unwrap());
+        assert_ne!(a.path(), b.path());
+        let mode = fs::metadata(a.path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        let name = a.path().file_name().unwrap().to_string_lossy();
+        assert!(
+            name.starts_with("image-manager-update-") && name.len() > 25,
+            "{name}"
+        );
+    }
+
+    #[test]
+    fn writes_keep_the_permissions_and_leave_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yaml");
+        fs::write(&path, "old\n").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o604)).unwrap();
+        write_atomically(&path, "new\n").unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "new\n");
+        let mode = fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o604);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
 }

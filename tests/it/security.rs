@@ -70,10 +70,16 @@ fn plan_text_and_json_show_no_password_or_signature() {
     assert_eq!(plan.steps.len(), 1, "{plan:?}");
     let text = render::text(&plan, false).to_string();
     assert!(!leaks(&text), "{text}");
-    assert!(text.contains("https://host/x?X-Amz-Signature=REDACTED"), "{text}");
+    assert!(
+        text.contains("https://host/x?X-Amz-Signature=REDACTED"),
+        "{text}"
+    );
     let json = plan::json::to_string(std::slice::from_ref(&plan));
     assert!(!leaks(&json), "{json}");
-    assert!(json.contains("https://host/SUMS?temp_url_sig=REDACTED"), "{json}");
+    assert!(
+        json.contains("https://host/SUMS?temp_url_sig=REDACTED"),
+        "{json}"
+    );
     // The plan itself keeps the real URLs: apply downloads from them.
     assert!(format!("{plan:?}").contains("secret"));
 }
@@ -103,7 +109,10 @@ fn credentials_in_url_are_an_error_at_their_position_and_a_query_a_warning() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("nothing was planned") && !leaks(&stderr), "{stderr}");
+    assert!(
+        stderr.contains("nothing was planned") && !leaks(&stderr),
+        "{stderr}"
+    );
 
     fs::write(&file, signed_catalog()).unwrap();
     let out = image_manager().arg("validate").arg(&file).output().unwrap();
@@ -164,7 +173,11 @@ fn serve_generic(up: &Upstream) {
     let (dated, latest) = ("/alma/Alma-20260526.qcow2", "/alma/Alma-latest.qcow2");
     up.add_file(dated, &b"alma 9.8"[..]);
     up.add_file(latest, &b"alma 9.8"[..]);
-    up.add_sums("/alma/CHECKSUM", SumsFormat::GnuText(Algo::Sha256), &[dated, latest]);
+    up.add_sums(
+        "/alma/CHECKSUM",
+        SumsFormat::GnuText(Algo::Sha256),
+        &[dated, latest],
+    );
 }
 
 fn update(dir: &Path, args: &[&str]) -> (i32, String, String) {
@@ -175,7 +188,11 @@ fn update(dir: &Path, args: &[&str]) -> (i32, String, String) {
         .output()
         .unwrap();
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    (out.status.code().unwrap(), text(&out.stdout), text(&out.stderr))
+    (
+        out.status.code().unwrap(),
+        text(&out.stdout),
+        text(&out.stderr),
+    )
 }
 
 #[test]
@@ -241,8 +258,8 @@ fn file_urls_need_allow_file_urls_and_stay_inside_it() {
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let sums_url = url::Url::from_file_path(mirror.path().join("CHECKSUM")).unwrap();
-    let catalog = generic_catalog(&up.base_url())
-        .replace(&up.url("/alma/CHECKSUM"), sums_url.as_str());
+    let catalog =
+        generic_catalog(&up.base_url()).replace(&up.url("/alma/CHECKSUM"), sums_url.as_str());
     fs::write(dir.path().join("alma.yaml"), catalog).unwrap();
 
     let (code, _, stderr) = update(dir.path(), &[]);
@@ -253,7 +270,10 @@ fn file_urls_need_allow_file_urls_and_stay_inside_it() {
     let outside = elsewhere.path().to_str().unwrap();
     let (code, _, stderr) = update(dir.path(), &["--allow-file-urls", outside]);
     assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains("outside the --allow-file-urls directory"), "{stderr}");
+    assert!(
+        stderr.contains("outside the --allow-file-urls directory"),
+        "{stderr}"
+    );
 
     let inside = mirror.path().to_str().unwrap();
     let (code, stdout, stderr) = update(dir.path(), &["--allow-file-urls", inside]);

@@ -13,12 +13,12 @@ mod generic;
 mod index;
 mod ubuntu;
 
-use crate::transfer::checksum::MAX_CHECKSUM_FILE;
-use crate::transfer::fetch::Fetcher;
 use super::rewrite::NewVersion;
 use crate::catalog::checksums::{ChecksumFile, ChecksumFileError, Digest};
 use crate::catalog::version::compare;
 use crate::catalog::{Definition, UpstreamKind, Version};
+use crate::transfer::checksum::MAX_CHECKSUM_FILE;
+use crate::transfer::fetch::Fetcher;
 
 /// Why discovery failed for one definition (the others proceed).
 #[derive(Debug, thiserror::Error)]
