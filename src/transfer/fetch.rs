@@ -30,7 +30,10 @@
 //! This is the only HTTP client for hosts outside OpenStack: `apply` and `update` share it, so
 //! retries, redaction and limits are the same everywhere.
 
-use std::path::{Path, PathBuf};
+mod local;
+mod small;
+
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -41,10 +44,10 @@ use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use reqwest::header::{self, HeaderMap};
 use reqwest::{StatusCode, Url};
-use tokio_util::io::ReaderStream;
 
 use super::retry::{Class, RetryPolicy, classify};
 use super::{Error, redact};
+use local::{ca_bundle, open_file};
 
 /// Timeouts, retries, trust and local access of a [`Fetcher`].
 #[derive(Clone, Debug)]
@@ -87,9 +90,6 @@ pub struct Fetcher {
     /// [`FetchOptions::allow_file_urls`], canonicalized.
     file_root: Option<PathBuf>,
 }
-
-/// Chunk size for `file://` reads.
-const FILE_CHUNK: usize = 256 * 1024;
 
 impl Fetcher {
     pub fn new(options: &FetchOptions) -> Result<Fetcher, Error> {
@@ -137,165 +137,6 @@ impl Fetcher {
         }
     }
 
-    /// The whole body of `url` (a checksum file, an index page: `what`, for the message), read
-    /// only up to `limit` bytes: a larger body is refused with [`Error::TooLarge`] as soon as
-    /// the announced length or the bytes read pass the limit, so memory stays bounded even
-    /// when the server never stops sending.
-    pub async fn bytes(&self, url: &str, limit: u64, what: &'static str) -> Result<Vec<u8>, Error> {
-        self.in_time(url, self.read_small(url, limit, what)).await
-    }
-
-    async fn read_small(
-        &self,
-        url: &str,
-        limit: u64,
-        what: &'static str,
-    ) -> Result<Vec<u8>, Error> {
-        let too_large = || Error::TooLarge {
-            url: redact(url),
-            limit,
-            what,
-        };
-        let mut download = self.open(url).await?;
-        if download.length().is_some_and(|length| length > limit) {
-            return Err(too_large());
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = download.next().await {
-            let chunk = chunk?;
-            if (body.len() + chunk.len()) as u64 > limit {
-                return Err(too_large());
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
-    }
-
-    /// [`Fetcher::bytes`] as text (invalid UTF-8 replaced: listings are read, not trusted).
-    pub async fn text(&self, url: &str, limit: u64, what: &'static str) -> Result<String, Error> {
-        let body = self.bytes(url, limit, what).await?;
-        Ok(String::from_utf8_lossy(&body).into_owned())
-    }
-
-    /// When the upstream last changed `url`: a `HEAD`'s `Last-Modified` (`None` without a valid
-    /// one), a `file:` URL's modification time. Transient failures are retried like downloads.
-    pub async fn modified(&self, url: &str) -> Result<Option<DateTime<Utc>>, Error> {
-        self.in_time(url, self.head_with_retries(url)).await
-    }
-
-    /// `work` on `url`, bounded by [`FetchOptions::small_file_timeout`].
-    async fn in_time<T>(
-        &self,
-        url: &str,
-        work: impl Future<Output = Result<T, Error>>,
-    ) -> Result<T, Error> {
-        tokio::time::timeout(self.small_file_timeout, work)
-            .await
-            .unwrap_or_else(|_| {
-                Err(Error::Deadline {
-                    url: redact(url),
-                    seconds: self.small_file_timeout.as_secs_f64(),
-                })
-            })
-    }
-
-    async fn head_with_retries(&self, url: &str) -> Result<Option<DateTime<Utc>>, Error> {
-        let shown = redact(url);
-        let invalid = |reason| Error::Url {
-            url: shown.clone(),
-            reason,
-        };
-        let parsed = Url::parse(url).map_err(|_| invalid("not a valid URL"))?;
-        match parsed.scheme() {
-            "http" | "https" => {}
-            "file" => {
-                let path = self.local_path(&parsed, &shown)?;
-                let metadata = tokio::fs::metadata(&path)
-                    .await
-                    .map_err(|source| Error::File { path, source })?;
-                return Ok(metadata.modified().ok().map(DateTime::<Utc>::from));
-            }
-            _ => return Err(invalid("only http, https and file URLs are supported")),
-        }
-        let mut failures = 0;
-        loop {
-            let error = match self.head(&parsed, &shown).await {
-                Ok(modified) => return Ok(modified),
-                Err(error) => error,
-            };
-            failures += 1;
-            if classify(&error) == Class::Fatal {
-                return Err(error);
-            }
-            if failures >= self.retry.max_attempts {
-                return Err(Error::Exhausted {
-                    url: shown,
-                    attempts: failures,
-                    source: Box::new(error),
-                });
-            }
-            self.retry.wait(failures).await;
-        }
-    }
-
-    /// When the upstream last changed `url` (see [`Fetcher::modified`]), for callers that do
-    /// not download it themselves (web-download). Best effort: `None` on any error, without
-    /// retries.
-    pub async fn last_modified(&self, url: &str) -> Option<DateTime<Utc>> {
-        let parsed = Url::parse(url).ok()?;
-        match parsed.scheme() {
-            "http" | "https" => self.head(&parsed, "").await.ok().flatten(),
-            "file" => self.modified(url).await.ok().flatten(),
-            _ => None,
-        }
-    }
-
-    /// One `HEAD`: the `Last-Modified` of a 2xx answer.
-    async fn head(&self, url: &Url, shown: &str) -> Result<Option<DateTime<Utc>>, Error> {
-        let response = self
-            .client
-            .head(url.clone())
-            .send()
-            .await
-            .map_err(|source| Error::Request {
-                url: shown.to_owned(),
-                source: source.without_url(),
-            })?;
-        if !response.status().is_success() {
-            return Err(Error::Status {
-                url: shown.to_owned(),
-                status: response.status().as_u16(),
-            });
-        }
-        Ok(last_modified(response.headers()))
-    }
-
-    /// The local path of a `file:` URL, if it is inside the allowed directory once symlinks
-    /// and `..` are resolved.
-    fn local_path(&self, url: &Url, shown: &str) -> Result<PathBuf, Error> {
-        let refused = |reason| Error::Url {
-            url: shown.to_owned(),
-            reason,
-        };
-        let Some(root) = &self.file_root else {
-            return Err(refused(
-                "file: URLs are read only below a directory given with --allow-file-urls DIR",
-            ));
-        };
-        let path = url
-            .to_file_path()
-            .map_err(|()| refused("not a local file path"))?;
-        let real = path
-            .canonicalize()
-            .map_err(|source| Error::File { path, source })?;
-        if !real.starts_with(root) {
-            return Err(refused(
-                "the file is outside the --allow-file-urls directory (after resolving symlinks)",
-            ));
-        }
-        Ok(real)
-    }
-
     async fn open_http(&self, url: Url, shown: String) -> Result<Download, Error> {
         let mut http = Http {
             client: self.client.clone(),
@@ -327,39 +168,6 @@ impl Fetcher {
             inner: inner.boxed(),
         })
     }
-}
-
-/// The certificates of a PEM bundle; a bundle without any is an error (a wrong file would
-/// otherwise silently leave the private mirror untrusted).
-fn ca_bundle(path: &Path) -> Result<Vec<reqwest::Certificate>, Error> {
-    let unusable = |reason: String| Error::CaBundle {
-        path: path.to_owned(),
-        reason,
-    };
-    let pem = std::fs::read(path).map_err(|e| unusable(e.to_string()))?;
-    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| unusable(e.to_string()))?;
-    if certs.is_empty() {
-        return Err(unusable("no PEM certificate in it".into()));
-    }
-    Ok(certs)
-}
-
-async fn open_file(path: PathBuf) -> Result<Download, Error> {
-    let error = |path: &Path| {
-        let path = path.to_owned();
-        move |source| Error::File { path, source }
-    };
-    let file = tokio::fs::File::open(&path).await.map_err(error(&path))?;
-    let metadata = file.metadata().await.map_err(error(&path))?;
-    let length = metadata.len();
-    let last_modified = metadata.modified().ok().map(DateTime::<Utc>::from);
-    let stream = ReaderStream::with_capacity(file, FILE_CHUNK);
-    let inner = stream.map(move |chunk| chunk.map_err(error(&path)));
-    Ok(Download {
-        length: Some(length),
-        last_modified,
-        inner: inner.boxed(),
-    })
 }
 
 /// The bytes of one upstream file, resumed transparently after breaks (see the module docs).
@@ -679,99 +487,6 @@ mod tests {
         assert_eq!(time.to_rfc3339(), "2025-07-08T13:04:05+00:00");
         headers.insert(header::LAST_MODIFIED, "yesterday".parse().unwrap());
         assert_eq!(last_modified(&headers), None);
-    }
-
-    #[tokio::test]
-    async fn a_file_url_is_dated_by_its_modification_time() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.img");
-        std::fs::write(&path, b"data").unwrap();
-        let url = Url::from_file_path(&path).unwrap().to_string();
-        let fetcher = local(dir.path());
-        let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
-        let want = Some(DateTime::<Utc>::from(modified));
-        assert_eq!(fetcher.open(&url).await.unwrap().last_modified(), want);
-        assert_eq!(fetcher.last_modified(&url).await, want);
-        assert_eq!(fetcher.modified(&url).await.unwrap(), want);
-        assert_eq!(fetcher.last_modified("ftp://host/a.img").await, None);
-    }
-
-    fn local(root: &std::path::Path) -> Fetcher {
-        Fetcher::new(&FetchOptions {
-            allow_file_urls: Some(root.to_owned()),
-            ..FetchOptions::default()
-        })
-        .unwrap()
-    }
-
-    #[tokio::test]
-    async fn file_urls_need_the_opt_in_and_stay_below_its_directory() {
-        let dir = tempfile::tempdir().unwrap();
-        let allowed = dir.path().join("mirror");
-        std::fs::create_dir(&allowed).unwrap();
-        std::fs::write(allowed.join("a.img"), b"data").unwrap();
-        let secret = dir.path().join("secret");
-        std::fs::write(&secret, b"key").unwrap();
-        std::os::unix::fs::symlink(&secret, allowed.join("link.img")).unwrap();
-        let url = |path: &std::path::Path| Url::from_file_path(path).unwrap().to_string();
-        let inside = url(&allowed.join("a.img"));
-
-        let refused = Fetcher::new(&FetchOptions::default()).unwrap();
-        let error = refused.open(&inside).await.err().unwrap();
-        assert!(error.to_string().contains("--allow-file-urls"), "{error}");
-        assert!(refused.modified(&inside).await.is_err());
-        assert_eq!(refused.last_modified(&inside).await, None);
-
-        let fetcher = local(&allowed);
-        assert_eq!(fetcher.bytes(&inside, 10, "x").await.unwrap(), b"data");
-        let escapes = [
-            url(&secret),
-            url(&allowed.join("link.img")),
-            format!("file://{}/../secret", allowed.display()),
-        ];
-        for escape in escapes {
-            let error = fetcher.open(&escape).await.err().unwrap();
-            assert!(error.to_string().contains("outside"), "{escape}: {error}");
-        }
-        let missing = Fetcher::new(&FetchOptions {
-            allow_file_urls: Some(dir.path().join("nope")),
-            ..FetchOptions::default()
-        });
-        assert!(missing.is_err());
-    }
-
-    #[tokio::test]
-    async fn small_reads_stop_at_the_limit() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("big");
-        std::fs::write(&path, vec![b'a'; 4096]).unwrap();
-        let url = Url::from_file_path(&path).unwrap().to_string();
-        let fetcher = local(dir.path());
-        assert_eq!(fetcher.text(&url, 4096, "x").await.unwrap().len(), 4096);
-        let error = fetcher
-            .bytes(&url, 4095, "an index page")
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(error, Error::TooLarge { limit: 4095, .. }),
-            "{error:?}"
-        );
-        assert!(error.to_string().ends_with("too large for an index page"));
-    }
-
-    #[test]
-    fn a_ca_bundle_without_certificates_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ca.pem");
-        std::fs::write(&path, "not a certificate\n").unwrap();
-        for bundle in [path, dir.path().join("missing.pem")] {
-            let error = Fetcher::new(&FetchOptions {
-                ca_bundle: Some(bundle.clone()),
-                ..FetchOptions::default()
-            })
-            .unwrap_err();
-            assert!(matches!(error, Error::CaBundle { .. }), "{error:?}");
-        }
     }
 
     #[tokio::test]
