@@ -23,15 +23,19 @@ const UNPARSABLE: &str = "<unparsable URL>";
 /// `raw` fit for output: userinfo removed, every query value replaced by `REDACTED`, fragment
 /// dropped.
 ///
-/// A string that does not parse as a hierarchical URL (`host/x`, `user:pw@host` read as scheme
-/// `user:`, a bad port) is shown as is only when it has none of `@`, `?`, `#`: anything else
-/// could be a secret the parser did not recognise, so it becomes `<unparsable URL>`.
+/// A URL without any of `@`, `?`, `#` is returned exactly as written. One with them that does
+/// not parse as a hierarchical URL (`host/x?sig=…`, `user:pw@host` read as scheme `user:`, a
+/// bad port) could hide a secret the parser did not recognise, so it becomes
+/// `<unparsable URL>`.
 pub fn url(raw: &str) -> String {
-    let suspicious = raw.contains(['@', '?', '#']);
+    // Userinfo ends in `@`, a query starts with `?`, a fragment with `#`: without them there is
+    // nothing to hide, and the URL is shown exactly as written (not normalised).
+    if !raw.contains(['@', '?', '#']) {
+        return raw.to_owned();
+    }
     let mut parsed = match url::Url::parse(raw) {
         Ok(parsed) if !parsed.cannot_be_a_base() => parsed,
-        _ if suspicious => return UNPARSABLE.to_owned(),
-        _ => return raw.to_owned(),
+        _ => return UNPARSABLE.to_owned(),
     };
     if !parsed.username().is_empty() || parsed.password().is_some() {
         // Fails only for URLs without a host, which cannot carry userinfo either.
@@ -97,6 +101,7 @@ mod tests {
             ("https://token@host/a.img", "https://host/a.img"),
             ("https://:pw@host/a.img", "https://host/a.img"),
             ("http://host:8080/a.img", "http://host:8080/a.img"),
+            ("HTTPS://Host:443/a b.img", "HTTPS://Host:443/a b.img"),
             (
                 "https://bucket.s3/x.img?X-Amz-Signature=abc&X-Amz-Date=1",
                 "https://bucket.s3/x.img?X-Amz-Signature=REDACTED&X-Amz-Date=REDACTED",
