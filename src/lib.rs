@@ -10,6 +10,7 @@ pub mod cli;
 pub mod desired;
 pub mod glance;
 pub mod plan;
+pub mod redact;
 pub mod scs;
 pub mod transfer;
 pub mod update;

@@ -63,14 +63,17 @@ pub enum Outcome {
     Done,
     /// The step was attempted and failed; the run exits non-zero.
     Failed {
+        #[serde(serialize_with = "redacted")]
         error: String,
     },
     /// Not attempted, because an earlier step it depends on failed or was refused.
     Skipped {
+        #[serde(serialize_with = "redacted")]
         reason: String,
     },
     /// Glance refused a delete because the image is in use (409): reported, not a failure.
     InUse {
+        #[serde(serialize_with = "redacted")]
         message: String,
     },
 }
@@ -106,6 +109,12 @@ impl Report {
             .filter(|e| pick(&e.outcome))
             .count()
     }
+}
+
+/// Messages may quote URLs (an upstream's, Glance's echo of a web-download URL): the report is
+/// a CI artefact, so they go out through [`crate::redact::text`].
+fn redacted<S: serde::Serializer>(message: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::redact::text(message))
 }
 
 fn millis<S: serde::Serializer>(duration: &Duration, s: S) -> Result<S::Ok, S::Error> {

@@ -174,6 +174,35 @@ fn checksum(
     }
 }
 
+/// Checks what a version's `url` would publish: it becomes the image's `image_source`, which
+/// every tenant reads on a public image. Credentials there are an error (true: nothing else
+/// is worth reporting about this URL); a query string is a warning, as it is usually a
+/// signature. `mirror_url` is where such a URL belongs: downloaded from, never published.
+fn public_secret(parsed: &url::Url, at: &Location, out: &mut Vec<Diagnostic>) -> bool {
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        out.push(
+            Diagnostic::error(
+                at.clone(),
+                "url-credentials",
+                "`url` carries credentials (`user:password@`); it is published as the image's `image_source`",
+            )
+            .with_hint("put the URL with credentials in `mirror_url` and a public one in `url`"),
+        );
+        return true;
+    }
+    if parsed.query().is_some() {
+        out.push(
+            Diagnostic::warning(
+                at.clone(),
+                "url-query",
+                "`url` has a query string, published as the image's `image_source`: a signed URL's signature would be readable by every tenant",
+            )
+            .with_hint("put a signed URL in `mirror_url` and a public one in `url`"),
+        );
+    }
+    false
+}
+
 /// Every URL the definition holds: which schemes are fine depends on what the URL is for.
 fn urls(catalog: &Catalog, definition: &Definition, out: &mut Vec<Diagnostic>) {
     let origin = definition.origin;
@@ -184,8 +213,12 @@ fn urls(catalog: &Catalog, definition: &Definition, out: &mut Vec<Diagnostic>) {
             Err(error) => out.push(Diagnostic::error(
                 at,
                 "invalid-url",
-                format!("`{field}` is not a valid URL ({error}): `{url}`"),
+                format!(
+                    "`{field}` is not a valid URL ({error}): `{}`",
+                    crate::redact::url(url)
+                ),
             )),
+            Ok(parsed) if field == "url" && public_secret(&parsed, &at, out) => {}
             Ok(parsed) => match parsed.scheme() {
                 "http" | "https" => {}
                 "file" => out.push(

@@ -20,14 +20,15 @@ use crate::apply::{self, Report, Target};
 use crate::catalog::Catalog;
 use crate::glance::{GlanceClient, Held, Holder, LockOptions};
 use crate::plan::{self, Action, Phase, Plan};
+use crate::transfer::fetch::FetchOptions;
 
 /// The top-level entry point for `apply`: takes every cloud's apply lock, then plans and
 /// executes under it, and releases the locks however the run ends.
-pub async fn run(args: &ApplyArgs, quiet: bool) -> anyhow::Result<Exit> {
+pub async fn run(args: &ApplyArgs, quiet: bool, fetch: FetchOptions) -> anyhow::Result<Exit> {
     let catalog = super::valid_catalog(&args.selection.catalog_paths(), "applied")?;
     let clients = connect(&args.selection).await?;
     let locks = lock(&clients, args).await?;
-    let result = locked(args, &catalog, &clients, quiet).await;
+    let result = locked(args, &catalog, &clients, quiet, fetch).await;
     for held in locks {
         held.release().await;
     }
@@ -77,6 +78,7 @@ async fn locked(
     catalog: &Catalog,
     clients: &[Arc<GlanceClient>],
     quiet: bool,
+    fetch: FetchOptions,
 ) -> anyhow::Result<Exit> {
     let desired = resolve(catalog, &args.selection);
     let policy = policy(&args.selection);
@@ -99,7 +101,7 @@ async fn locked(
         parallel: usize::from(args.parallel),
         method: args.method,
         import_timeout: Duration::from_secs(args.import_timeout),
-        ..apply::Options::default()
+        fetch,
     };
     let report = apply::apply(targets, &options, hooks(ProgressMode::detect(quiet)))
         .await

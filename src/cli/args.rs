@@ -33,6 +33,25 @@ pub struct GlobalArgs {
     /// Log line format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
+    /// PEM file of CA certificates to trust, besides the system's, for upstream downloads and
+    /// `update` (a mirror on an internal host). OpenStack's own CA is `cacert` in clouds.yaml.
+    #[arg(long, value_name = "FILE", global = true, env = "SSL_CERT_FILE")]
+    pub ca_bundle: Option<PathBuf>,
+    /// Read `file:` URLs of the catalog, but only below DIR (symlinks and `..` are resolved
+    /// first). Without it a `file:` URL is an error.
+    #[arg(long, value_name = "DIR", global = true)]
+    pub allow_file_urls: Option<PathBuf>,
+}
+
+impl GlobalArgs {
+    /// The upstream client's options these flags ask for (the rest at their defaults).
+    pub fn fetch(&self) -> crate::transfer::fetch::FetchOptions {
+        crate::transfer::fetch::FetchOptions {
+            ca_bundle: self.ca_bundle.clone(),
+            allow_file_urls: self.allow_file_urls.clone(),
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -295,6 +314,22 @@ mod tests {
         assert_eq!(cli.global.verbose, 2);
         assert_eq!(cli.global.log_format, LogFormat::Json);
         assert!(Cli::try_parse_from(["image-manager", "validate", "-q", "-v"]).is_err());
+    }
+
+    #[test]
+    fn ca_bundle_and_file_urls_reach_the_fetch_options() {
+        let cli = Cli::try_parse_from([
+            "image-manager",
+            "update",
+            "--ca-bundle",
+            "/etc/mirror-ca.pem",
+            "--allow-file-urls",
+            "/srv/mirror",
+        ])
+        .unwrap();
+        let fetch = cli.global.fetch();
+        assert_eq!(fetch.ca_bundle, Some(PathBuf::from("/etc/mirror-ca.pem")));
+        assert_eq!(fetch.allow_file_urls, Some(PathBuf::from("/srv/mirror")));
     }
 }
 

@@ -37,10 +37,13 @@ pub fn main() -> ExitCode {
         args::Command::Validate(args) => validate::run(args),
         args::Command::Plan(args) => runtime().and_then(|rt| rt.block_on(plan::run(args))),
         args::Command::Apply(args) => {
-            runtime().and_then(|rt| rt.block_on(apply::run(args, cli.global.quiet)))
+            let fetch = cli.global.fetch();
+            runtime().and_then(|rt| rt.block_on(apply::run(args, cli.global.quiet, fetch)))
         }
         args::Command::Check(args) => check::run(args),
-        args::Command::Update(args) => runtime().and_then(|rt| rt.block_on(update::run(args))),
+        args::Command::Update(args) => {
+            runtime().and_then(|rt| rt.block_on(update::run(args, &cli.global)))
+        }
     };
     match result {
         Ok(exit) => exit.into(),

@@ -11,8 +11,9 @@ use anyhow::Context;
 use serde::Serialize;
 
 use super::Exit;
-use super::args::{OutputFormat, UpdateArgs};
+use super::args::{GlobalArgs, OutputFormat, UpdateArgs};
 use crate::catalog::Diagnostic;
+use crate::redact;
 use crate::update::{self, Outcome, Status};
 
 /// The JSON form of a run (`--output json`).
@@ -33,11 +34,13 @@ struct FileReport {
 }
 
 /// The top-level entry point for `update`.
-pub async fn run(args: &UpdateArgs) -> anyhow::Result<Exit> {
+pub async fn run(args: &UpdateArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let options = update::Options {
         filter: args.filter.clone(),
         keep_versions: args.keep_versions.map(usize::from),
         timeout: Duration::from_secs(args.timeout),
+        ca_bundle: global.ca_bundle.clone(),
+        allow_file_urls: global.allow_file_urls.clone(),
     };
     let found = update::update(&args.catalog_paths(), &options).await?;
     let write = args.write && found.changed() && found.invalid.is_empty();
@@ -58,7 +61,8 @@ pub async fn run(args: &UpdateArgs) -> anyhow::Result<Exit> {
             }
             if !args.write {
                 for change in &found.files {
-                    write!(stdout, "{}", change.diff()).context("writing to stdout")?;
+                    write!(stdout, "{}", redact::text(&change.diff()))
+                        .context("writing to stdout")?;
                 }
             } else if write {
                 for change in &found.files {
@@ -76,7 +80,7 @@ pub async fn run(args: &UpdateArgs) -> anyhow::Result<Exit> {
                     .iter()
                     .map(|c| FileReport {
                         path: c.path.display().to_string(),
-                        diff: c.diff(),
+                        diff: redact::text(&c.diff()),
                     })
                     .collect(),
                 invalid: &found.invalid,

@@ -42,7 +42,7 @@ pub fn of(definition: &Definition, version: &Version) -> BTreeMap<String, String
     };
     set(IMAGE_NAME, &definition.name);
     set(INTERNAL_VERSION, &version.version);
-    set("image_source", &version.url);
+    set("image_source", &published_source(&version.url));
     set(
         "image_description",
         version
@@ -58,6 +58,25 @@ pub fn of(definition: &Definition, version: &Version) -> BTreeMap<String, String
     }
     props.retain(|key, _| !is_reserved(key));
     props
+}
+
+/// `url` as published in `image_source`, which every tenant reads on a public image: without
+/// userinfo (`validate` refuses it in `url`, this is the last line of defence). Otherwise
+/// exactly as written, so existing images keep matching; a URL that may hide credentials the
+/// parser cannot find is replaced by its redacted form.
+fn published_source(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
+            if parsed.set_username("").is_ok() && parsed.set_password(None).is_ok() {
+                parsed.to_string()
+            } else {
+                crate::redact::url(url)
+            }
+        }
+        Ok(parsed) if parsed.cannot_be_a_base() && url.contains('@') => crate::redact::url(url),
+        Err(_) if url.contains('@') => crate::redact::url(url),
+        _ => url.to_owned(),
+    }
 }
 
 /// What a superseded image gets (`on_rotate`), detached from the catalog so the planner can
@@ -135,4 +154,23 @@ pub fn managed_keys(definition: &Definition) -> BTreeSet<String> {
     }
     keys.retain(|k| !is_reserved(k));
     keys
+}
+
+#[cfg(test)]
+mod tests {
+    use super::published_source;
+
+    #[test]
+    fn image_source_never_carries_userinfo() {
+        let cases = [
+            ("https://u:secret@host/a.img", "https://host/a.img"),
+            ("https://token@host/a.img?x=1", "https://host/a.img?x=1"),
+            ("https://Host/a b.img", "https://Host/a b.img"),
+            ("u:secret@host/a.img", "<unparsable URL>"),
+            ("https://u:secret@host:99999/a.img", "<unparsable URL>"),
+        ];
+        for (url, want) in cases {
+            assert_eq!(published_source(url), want, "{url}");
+        }
+    }
 }

@@ -8,12 +8,18 @@
 //! renderer uses the same function, so the text summary line and the JSON counts cannot
 //! disagree (terraform renders its human view from its JSON plan for the same reason).
 //!
+//! [`to_string`] shows every URL through [`crate::redact`] (sources, checksum files, property
+//! values such as `image_source`): catalog URLs may carry credentials or signatures, and the
+//! document is a CI artefact.
+//!
 //! Compatibility: within format version `"1"` fields are only ever added, never renamed,
 //! removed or given another meaning; readers must ignore fields they do not know.
 
 use serde::Serialize;
 
-use super::action::{Action, Plan, Reason, Step, Warning};
+use super::action::{Action, Change, Plan, Reason, Step, Warning};
+use crate::desired::Checksum;
+use crate::redact;
 
 /// The version of the JSON document; bumped only for incompatible changes.
 pub const FORMAT_VERSION: &str = "1";
@@ -139,10 +145,44 @@ pub fn document(plans: &[Plan]) -> Document<'_> {
     }
 }
 
-/// The document as pretty-printed JSON text (no trailing newline).
+/// The document as pretty-printed JSON text (no trailing newline), with every URL in it
+/// redacted.
 pub fn to_string(plans: &[Plan]) -> String {
-    serde_json::to_string_pretty(&document(plans))
+    let plans: Vec<Plan> = plans.iter().map(redacted).collect();
+    serde_json::to_string_pretty(&document(&plans))
         .expect("plans serialise: string keys and plain values only")
+}
+
+/// A copy of `plan` fit for output: the URLs of created images and every property value (old
+/// and new) redacted. The plan itself keeps the real values: apply needs them.
+fn redacted(plan: &Plan) -> Plan {
+    let mut plan = plan.clone();
+    for step in &mut plan.steps {
+        match &mut step.action {
+            Action::Create { image } => {
+                let source = &mut image.source;
+                source.download_url = redact::url(&source.download_url);
+                match &mut source.checksum {
+                    Checksum::File { url } | Checksum::Sums { url, .. } => *url = redact::url(url),
+                    Checksum::Inline { .. } | Checksum::Missing => {}
+                }
+                for value in image.properties.values_mut() {
+                    *value = redact::text(value);
+                }
+            }
+            Action::Update { changes, .. } => {
+                for change in changes {
+                    if let Change::Property { from, to, .. } = change {
+                        for value in [from, to].into_iter().flatten() {
+                            *value = redact::text(value);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    plan
 }
 
 #[cfg(test)]

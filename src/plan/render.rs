@@ -10,7 +10,8 @@
 //! the JSON form uses. Why a step exists is rendered by one `match` ([`because`]), like
 //! terraform's `resourceChangeComment`. Text that comes from Glance or the catalog is
 //! printed quoted (`{:?}`) or with control characters escaped, so an image name can never
-//! move the cursor or change colours.
+//! move the cursor or change colours, and every URL (or property value holding one) goes
+//! through [`crate::redact`]: a plan is pasted into tickets and CI logs.
 
 use std::borrow::Cow;
 use std::fmt::{self, Display, Formatter};
@@ -18,6 +19,7 @@ use std::fmt::{self, Display, Formatter};
 use super::action::{Action, Change, Phase, Plan, Reason, Step, Warning};
 use super::json::Summary;
 use crate::desired::{Checksum, DesiredImage, Identity};
+use crate::redact;
 
 /// Properties shown in a create block; the others are counted.
 const KEY_PROPERTIES: &[&str] = &[
@@ -202,10 +204,10 @@ fn write_create(f: &mut Formatter<'_>, image: &DesiredImage) -> fmt::Result {
     field(
         f,
         "source",
-        &plain(image_source.unwrap_or(&source.download_url)),
+        &plain(&redact::url(image_source.unwrap_or(&source.download_url))),
     )?;
     if image_source.is_some_and(|url| *url != source.download_url) {
-        field(f, "download", &plain(&source.download_url))?;
+        field(f, "download", &plain(&redact::url(&source.download_url)))?;
     }
     field(f, "checksum", &checksum_text(&source.checksum))?;
     let mut format = image.disk_format.to_string();
@@ -241,7 +243,7 @@ fn write_create(f: &mut Formatter<'_>, image: &DesiredImage) -> fmt::Result {
             image
                 .properties
                 .get(*key)
-                .map(|v| format!("{key}={}", quote(v)))
+                .map(|v| format!("{key}={}", quote(&redact::text(v))))
         })
         .collect();
     let mut properties = shown.join(" ");
@@ -258,9 +260,9 @@ fn write_create(f: &mut Formatter<'_>, image: &DesiredImage) -> fmt::Result {
 fn checksum_text(checksum: &Checksum) -> String {
     match checksum {
         Checksum::Inline { digest } => format!("{} (in the catalog)", digest.algorithm),
-        Checksum::File { url } => format!("from {}", plain(url)),
+        Checksum::File { url } => format!("from {}", plain(&redact::url(url))),
         Checksum::Sums { url, file_name } => {
-            format!("{} in {}", quote(file_name), plain(url))
+            format!("{} in {}", quote(file_name), plain(&redact::url(url)))
         }
         Checksum::Missing => "none: apply refuses to upload unverified data".into(),
     }
@@ -279,6 +281,7 @@ fn write_change(f: &mut Formatter<'_>, paint: Paint, change: &Change) -> fmt::Re
         Change::Tags { from, to } => ("~", format!("tags: {from:?} → {to:?}")),
         Change::Property { key, from, to } => {
             let key = plain(key);
+            let quote = |value: &str| quote(&redact::text(value));
             match (from, to) {
                 (None, Some(to)) => ("+", format!("{key}: {}", quote(to))),
                 (Some(from), None) => ("-", format!("{key}: {}", quote(from))),

@@ -10,8 +10,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use bytes::BytesMut;
-use futures::StreamExt;
 use tokio::sync::{Mutex, OnceCell};
 
 use super::fetch::Fetcher;
@@ -70,34 +68,14 @@ impl Resolver {
 
 /// Fetches and parses the checksum file at `url`.
 async fn fetch_checksums(fetcher: &Fetcher, url: &str) -> Result<ChecksumFile, Error> {
-    let text = fetch_small(fetcher, url, MAX_CHECKSUM_FILE).await?;
+    let text = fetcher
+        .text(url, MAX_CHECKSUM_FILE, "a checksum file")
+        .await?;
     let name = url.split(['?', '#']).next().unwrap_or(url);
-    ChecksumFile::parse(&String::from_utf8_lossy(&text), Some(name)).map_err(|source| {
-        Error::ChecksumFile {
-            url: redact(url),
-            source,
-        }
-    })
-}
-
-/// The whole body of `url`, refused once it exceeds `limit` bytes.
-async fn fetch_small(fetcher: &Fetcher, url: &str, limit: u64) -> Result<BytesMut, Error> {
-    let too_large = || Error::TooLarge {
+    ChecksumFile::parse(&text, Some(name)).map_err(|source| Error::ChecksumFile {
         url: redact(url),
-        limit,
-    };
-    let mut download = fetcher.open(url).await?;
-    if download.length().is_some_and(|length| length > limit) {
-        return Err(too_large());
-    }
-    let mut body = BytesMut::new();
-    while let Some(chunk) = download.next().await {
-        body.extend_from_slice(&chunk?);
-        if body.len() as u64 > limit {
-            return Err(too_large());
-        }
-    }
-    Ok(body)
+        source,
+    })
 }
 
 #[cfg(test)]
@@ -107,7 +85,11 @@ mod tests {
     use crate::transfer::fetch::FetchOptions;
 
     fn fetcher() -> Fetcher {
-        Fetcher::new(&FetchOptions::default()).unwrap()
+        Fetcher::new(&FetchOptions {
+            allow_file_urls: Some(std::env::temp_dir()),
+            ..FetchOptions::default()
+        })
+        .unwrap()
     }
 
     #[tokio::test]

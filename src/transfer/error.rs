@@ -1,10 +1,11 @@
 //! The one error type of `transfer`: fetching, resuming, decompressing and resolving checksums.
 //!
-//! Every variant names the URL it is about, always through [`redact`], because catalog URLs may
-//! carry credentials (`https://user:token@mirror/…`) and these messages end up in CI logs and
-//! reports. `reqwest` errors are stored without their URL ([`reqwest::Error::without_url`]) for
-//! the same reason, and because the variant already says which URL failed. Whether an error is
-//! worth retrying is not decided here but in [`super::retry::classify`].
+//! Every variant names the URL it is about, always through [`crate::redact::url`], because
+//! catalog URLs may carry credentials (`https://user:token@mirror/…`, signed queries) and these
+//! messages end up in CI logs and reports. `reqwest` errors are stored without their URL
+//! ([`reqwest::Error::without_url`]) for the same reason, and because the variant already says
+//! which URL failed. Whether an error is worth retrying is not decided here but in
+//! [`super::retry::classify`].
 
 use std::path::PathBuf;
 
@@ -80,9 +81,20 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// A checksum file is larger than any real one: probably the wrong URL.
-    #[error("{url} is larger than {limit} bytes; not a checksum file")]
-    TooLarge { url: String, limit: u64 },
+    /// A small file (checksum file, index page, pointer file) is larger than any real one:
+    /// probably the wrong URL, or a server sending without end. Reading stops at the limit.
+    #[error("{url} is larger than {limit} bytes, too large for {what}")]
+    TooLarge {
+        url: String,
+        limit: u64,
+        what: &'static str,
+    },
+    /// Reading a small file took longer than allowed as a whole (retries included).
+    #[error("reading {url} took longer than {seconds} s")]
+    Deadline { url: String, seconds: f64 },
+    /// The CA bundle for upstream downloads (`--ca-bundle`, `SSL_CERT_FILE`) is unusable.
+    #[error("cannot use the CA bundle {}: {reason}", path.display())]
+    CaBundle { path: PathBuf, reason: String },
     /// A checksum file holds nothing usable.
     #[error("cannot read checksums from {url}")]
     ChecksumFile {
@@ -119,23 +131,16 @@ pub enum Error {
     NoChecksum,
 }
 
-/// `url` fit for messages: user name and password removed. Input without an authority part
-/// (unparsable, or `user:secret@host` read as scheme `user:`) is returned as is unless it contains
-/// `@`, which could hide credentials, so it is then replaced entirely.
-pub fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(parsed) if parsed.cannot_be_a_base() && url.contains('@') => {
-            "<unparsable URL>".to_owned()
-        }
-        Ok(mut parsed) => {
-            if !parsed.username().is_empty() || parsed.password().is_some() {
-                let _ = parsed.set_username("");
-                let _ = parsed.set_password(None);
+impl Error {
+    /// The file does not exist (404/410): for `update`'s probes, "not published (yet)".
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            Error::Status {
+                status: 404 | 410,
+                ..
             }
-            parsed.to_string()
-        }
-        Err(_) if url.contains('@') => "<unparsable URL>".to_owned(),
-        Err(_) => url.to_owned(),
+        )
     }
 }
 
@@ -144,24 +149,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn redact_strips_userinfo() {
-        let cases = [
-            ("https://u:secret@host/a.img", "https://host/a.img"),
-            ("https://token@host/a.img", "https://host/a.img"),
-            ("http://host:8080/a?x=1", "http://host:8080/a?x=1"),
-            ("file:///tmp/a.img", "file:///tmp/a.img"),
-            ("not a url", "not a url"),
-            ("u:secret@host", "<unparsable URL>"),
-        ];
-        for (input, want) in cases {
-            assert_eq!(redact(input), want, "{input}");
-        }
-    }
-
-    #[test]
     fn messages_never_show_the_password() {
         let error = Error::Status {
-            url: redact("https://u:hunter2@host/a.img"),
+            url: crate::redact::url("https://u:hunter2@host/a.img"),
             status: 404,
         };
         assert_eq!(error.to_string(), "GET https://host/a.img: HTTP 404");

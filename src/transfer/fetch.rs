@@ -19,9 +19,21 @@
 //!   attempts restarts whenever bytes arrive, so a long download on a flaky line still finishes,
 //!   while a server that never delivers gives up after `max_attempts`.
 //! - Timeouts: connect, and an idle timeout per read (a whole-request timeout would kill large
-//!   downloads on slow lines). TLS certificates are always verified.
-//! - `file://` URLs are read from disk, for mirrors on a mounted share and for tests.
+//!   downloads on slow lines). TLS certificates are always verified, against the system's
+//!   roots plus an optional private CA bundle (operators mirror upstreams on internal hosts).
+//! - `file://` URLs are read from disk only below a directory the operator named
+//!   ([`FetchOptions::allow_file_urls`]): a catalog from a pull request must not be able to read
+//!   (and hash, or upload into a public image) any file of the machine running it.
+//! - Small files (checksum files, index pages) are read through [`Fetcher::bytes`], which stops
+//!   at a size limit: memory stays bounded against a server that never stops sending.
+//!
+//! This is the only HTTP client for hosts outside OpenStack: `apply` and `update` share it, so
+//! retries, redaction and limits are the same everywhere.
 
+mod local;
+mod small;
+
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -32,12 +44,12 @@ use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use reqwest::header::{self, HeaderMap};
 use reqwest::{StatusCode, Url};
-use tokio_util::io::ReaderStream;
 
 use super::retry::{Class, RetryPolicy, classify};
 use super::{Error, redact};
+use local::{ca_bundle, open_file};
 
-/// Timeouts and retries of a [`Fetcher`].
+/// Timeouts, retries, trust and local access of a [`Fetcher`].
 #[derive(Clone, Debug)]
 pub struct FetchOptions {
     /// Bound on establishing a connection (TCP and TLS).
@@ -45,6 +57,15 @@ pub struct FetchOptions {
     /// Bound on waiting for the next bytes (headers or body); resets after every read.
     pub read_timeout: Duration,
     pub retry: RetryPolicy,
+    /// Bound on reading one small file ([`Fetcher::bytes`], [`Fetcher::modified`]) as a whole,
+    /// retries included: a server dripping bytes just fast enough to beat `read_timeout` must
+    /// not hold a run forever.
+    pub small_file_timeout: Duration,
+    /// PEM file of extra CA certificates to trust besides the system's (`--ca-bundle`,
+    /// `SSL_CERT_FILE`).
+    pub ca_bundle: Option<PathBuf>,
+    /// The directory `file:` URLs may be read from (`--allow-file-urls`); `None` refuses them.
+    pub allow_file_urls: Option<PathBuf>,
 }
 
 impl Default for FetchOptions {
@@ -53,6 +74,9 @@ impl Default for FetchOptions {
             connect_timeout: Duration::from_secs(30),
             read_timeout: Duration::from_secs(60),
             retry: RetryPolicy::default(),
+            small_file_timeout: Duration::from_secs(300),
+            ca_bundle: None,
+            allow_file_urls: None,
         }
     }
 }
@@ -62,22 +86,36 @@ impl Default for FetchOptions {
 pub struct Fetcher {
     client: reqwest::Client,
     retry: RetryPolicy,
+    small_file_timeout: Duration,
+    /// [`FetchOptions::allow_file_urls`], canonicalized.
+    file_root: Option<PathBuf>,
 }
-
-/// Chunk size for `file://` reads.
-const FILE_CHUNK: usize = 256 * 1024;
 
 impl Fetcher {
     pub fn new(options: &FetchOptions) -> Result<Fetcher, Error> {
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(options.connect_timeout)
             .read_timeout(options.read_timeout)
             .redirect(reqwest::redirect::Policy::limited(10))
-            .user_agent(concat!("image-manager/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(Error::Client)?;
+            .user_agent(concat!("image-manager/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = &options.ca_bundle {
+            builder = builder.tls_certs_merge(ca_bundle(path)?);
+        }
+        let client = builder.build().map_err(Error::Client)?;
+        let file_root = match &options.allow_file_urls {
+            Some(dir) => Some(dir.canonicalize().map_err(|source| Error::File {
+                path: dir.clone(),
+                source,
+            })?),
+            None => None,
+        };
         let retry = options.retry.clone();
-        Ok(Fetcher { client, retry })
+        Ok(Fetcher {
+            client,
+            retry,
+            small_file_timeout: options.small_file_timeout,
+            file_root,
+        })
     }
 
     /// Opens `url` (`http`, `https` or `file`) and returns its bytes as a stream.
@@ -94,33 +132,8 @@ impl Fetcher {
         let parsed = Url::parse(url).map_err(|_| invalid("not a valid URL"))?;
         match parsed.scheme() {
             "http" | "https" => self.open_http(parsed, shown).await,
-            "file" => {
-                let path = parsed
-                    .to_file_path()
-                    .map_err(|()| invalid("not a local file path"))?;
-                open_file(path).await
-            }
+            "file" => open_file(self.local_path(&parsed, &shown)?).await,
             _ => Err(invalid("only http, https and file URLs are supported")),
-        }
-    }
-
-    /// When the upstream last changed `url` (a `HEAD`'s `Last-Modified`, a `file:` URL's
-    /// modification time), for callers that do not download it themselves (web-download).
-    /// Best effort: `None` on any error, without retries.
-    pub async fn last_modified(&self, url: &str) -> Option<DateTime<Utc>> {
-        let parsed = Url::parse(url).ok()?;
-        match parsed.scheme() {
-            "http" | "https" => {
-                let response = self.client.head(parsed).send().await.ok()?;
-                let response = response.error_for_status().ok()?;
-                last_modified(response.headers())
-            }
-            "file" => {
-                let path = parsed.to_file_path().ok()?;
-                let modified = tokio::fs::metadata(path).await.ok()?.modified().ok()?;
-                Some(DateTime::<Utc>::from(modified))
-            }
-            _ => None,
         }
     }
 
@@ -155,24 +168,6 @@ impl Fetcher {
             inner: inner.boxed(),
         })
     }
-}
-
-async fn open_file(path: std::path::PathBuf) -> Result<Download, Error> {
-    let error = |path: &std::path::Path| {
-        let path = path.to_owned();
-        move |source| Error::File { path, source }
-    };
-    let file = tokio::fs::File::open(&path).await.map_err(error(&path))?;
-    let metadata = file.metadata().await.map_err(error(&path))?;
-    let length = metadata.len();
-    let last_modified = metadata.modified().ok().map(DateTime::<Utc>::from);
-    let stream = ReaderStream::with_capacity(file, FILE_CHUNK);
-    let inner = stream.map(move |chunk| chunk.map_err(error(&path)));
-    Ok(Download {
-        length: Some(length),
-        last_modified,
-        inner: inner.boxed(),
-    })
 }
 
 /// The bytes of one upstream file, resumed transparently after breaks (see the module docs).
@@ -492,20 +487,6 @@ mod tests {
         assert_eq!(time.to_rfc3339(), "2025-07-08T13:04:05+00:00");
         headers.insert(header::LAST_MODIFIED, "yesterday".parse().unwrap());
         assert_eq!(last_modified(&headers), None);
-    }
-
-    #[tokio::test]
-    async fn a_file_url_is_dated_by_its_modification_time() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.img");
-        std::fs::write(&path, b"data").unwrap();
-        let url = Url::from_file_path(&path).unwrap().to_string();
-        let fetcher = Fetcher::new(&FetchOptions::default()).unwrap();
-        let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
-        let want = Some(DateTime::<Utc>::from(modified));
-        assert_eq!(fetcher.open(&url).await.unwrap().last_modified(), want);
-        assert_eq!(fetcher.last_modified(&url).await, want);
-        assert_eq!(fetcher.last_modified("ftp://host/a.img").await, None);
     }
 
     #[tokio::test]

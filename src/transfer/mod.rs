@@ -18,4 +18,6 @@ pub mod pipeline;
 pub mod retry;
 pub mod sniff;
 
-pub use error::{Error, redact};
+/// The crate's one URL redaction, under the name `transfer` code has always used.
+pub use crate::redact::url as redact;
+pub use error::Error;

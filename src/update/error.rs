@@ -13,9 +13,9 @@ pub enum Error {
         "the catalog has {errors} error(s); fix them first (`image-manager validate` lists them)"
     )]
     InvalidCatalog { errors: usize },
-    /// The HTTP client could not be set up (TLS roots, …).
+    /// The HTTP client could not be set up (CA bundle, `--allow-file-urls` directory, …).
     #[error("cannot set up the HTTP client")]
-    Client(#[source] reqwest::Error),
+    Client(#[source] crate::transfer::Error),
     /// A catalog file could not be read again for editing.
     #[error("cannot read {}", path.display())]
     Read {

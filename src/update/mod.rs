@@ -12,7 +12,6 @@
 
 mod diff;
 mod error;
-mod fetch;
 mod rewrite;
 mod sources;
 mod spans;
@@ -32,7 +31,9 @@ pub use rewrite::RewriteError;
 pub use sources::SourceError;
 
 use crate::catalog::{self, Catalog, Definition, Diagnostic, Severity, UpstreamKind};
-use fetch::Fetcher;
+use crate::redact;
+use crate::transfer::fetch::{FetchOptions, Fetcher};
+use crate::transfer::retry::RetryPolicy;
 use rewrite::NewVersion;
 
 /// How many definitions are asked about at once.
@@ -45,8 +46,32 @@ pub struct Options {
     pub filter: Option<Regex>,
     /// Keep only the newest N versions of each definition that was checked.
     pub keep_versions: Option<usize>,
-    /// Per-request timeout.
+    /// Bound on each upstream file read, retries included.
     pub timeout: Duration,
+    /// Extra CA certificates for private mirrors ([`FetchOptions::ca_bundle`]).
+    pub ca_bundle: Option<PathBuf>,
+    /// Where `file:` URLs may be read ([`FetchOptions::allow_file_urls`]).
+    pub allow_file_urls: Option<PathBuf>,
+}
+
+impl Options {
+    /// The shared upstream client's options: `timeout` bounds connecting, each wait for bytes,
+    /// and each whole (small) file read. Retries are few and quick: a run asks for many small
+    /// files, and one failed definition does not hold back the others.
+    fn fetch(&self) -> FetchOptions {
+        FetchOptions {
+            connect_timeout: self.timeout.min(Duration::from_secs(10)),
+            read_timeout: self.timeout,
+            small_file_timeout: self.timeout,
+            retry: RetryPolicy {
+                max_attempts: 3,
+                base_delay: Duration::from_millis(250),
+                max_delay: Duration::from_secs(2),
+            },
+            ca_bundle: self.ca_bundle.clone(),
+            allow_file_urls: self.allow_file_urls.clone(),
+        }
+    }
 }
 
 impl Default for Options {
@@ -55,6 +80,8 @@ impl Default for Options {
             filter: None,
             keep_versions: None,
             timeout: Duration::from_secs(30),
+            ca_bundle: None,
+            allow_file_urls: None,
         }
     }
 }
@@ -130,8 +157,11 @@ impl Update {
         self.outcomes.iter().any(|o| o.status == Status::Failed)
     }
 
-    /// Writes every edited file (each atomically: a temporary file renamed over it). Refuses,
-    /// writing nothing, when the edited catalog does not validate.
+    /// Writes every edited file, each atomically: the new text goes to a temporary file
+    /// created exclusively (`O_EXCL`, random name) next to it, so a symlink or file someone
+    /// planted under a predictable name is never followed or overwritten; it gets the original's
+    /// permissions and is renamed over it. Refuses, writing nothing, when the edited catalog
+    /// does not validate.
     pub fn write(&self) -> Result<(), Error> {
         if !self.invalid.is_empty() {
             return Err(Error::InvalidCatalog {
@@ -139,26 +169,32 @@ impl Update {
             });
         }
         for change in &self.files {
-            let name = change
-                .path
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy();
-            let temporary = change
-                .path
-                .with_file_name(format!(".{name}.image-manager-update"));
-            let failed = |source| Error::Write {
+            write_atomically(&change.path, &change.after).map_err(|source| Error::Write {
                 path: change.path.clone(),
                 source,
-            };
-            fs::write(&temporary, &change.after).map_err(failed)?;
-            fs::rename(&temporary, &change.path).map_err(|source| {
-                let _ = fs::remove_file(&temporary);
-                failed(source)
             })?;
         }
         Ok(())
     }
+}
+
+/// Replaces `path` by `text` through an exclusive temporary file in the same directory (same
+/// file system, so the rename is atomic), keeping `path`'s permissions.
+fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let permissions = fs::metadata(path)?.permissions();
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut temporary = tempfile::Builder::new()
+        .prefix(".image-manager-update-")
+        .tempfile_in(dir)?;
+    temporary.write_all(text.as_bytes())?;
+    temporary.as_file().set_permissions(permissions)?;
+    temporary.as_file().sync_all()?;
+    temporary.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 /// The top-level entry point of `update`: loads the catalog under `paths`, asks each selected
@@ -174,7 +210,7 @@ pub async fn update(paths: &[PathBuf], options: &Options) -> Result<Update, Erro
         return Err(Error::InvalidCatalog { errors });
     }
     let catalog = &loaded.catalog;
-    let fetcher = Fetcher::new(options.timeout).map_err(Error::Client)?;
+    let fetcher = Fetcher::new(&options.fetch()).map_err(Error::Client)?;
     let selected = catalog
         .definitions
         .iter()
@@ -230,7 +266,8 @@ async fn discover(fetcher: &Fetcher, definition: &Definition) -> Discovery {
         Some(kind) => {
             let found = sources::discover(fetcher, definition, kind).await;
             if let Err(error) = &found {
-                tracing::warn!(definition = %definition.name, error = %chain(error), "upstream failed");
+                let error = redact::text(&chain(error));
+                tracing::warn!(definition = %definition.name, %error, "upstream failed");
             }
             Discovery::Found(kind, found)
         }
@@ -268,7 +305,7 @@ fn apply(
         Ok(builds) => fresh(definition, builds),
         Err(error) => {
             outcome.status = Status::Failed;
-            outcome.message = Some(chain(error));
+            outcome.message = Some(redact::text(&chain(error)));
             return outcome;
         }
     };
@@ -291,7 +328,7 @@ fn apply(
         }
         Err(error) => {
             outcome.status = Status::Failed;
-            outcome.message = Some(error.to_string());
+            outcome.message = Some(redact::text(&error.to_string()));
         }
     }
     outcome
@@ -329,7 +366,7 @@ fn edit(
 fn added(build: &NewVersion) -> Added {
     Added {
         version: build.version.clone(),
-        url: build.url.clone(),
+        url: redact::text(&build.url),
         checksum: build.checksum.clone(),
         build_date: build.build_date.clone(),
     }
@@ -344,7 +381,7 @@ fn check(catalog: &Catalog, changes: &[FileChange]) -> Result<Vec<Diagnostic>, E
     let scratch = Scratch::new()?;
     let mut originals: HashMap<PathBuf, &Path> = HashMap::new();
     for (index, file) in catalog.files.iter().enumerate() {
-        let copy = scratch.0.join(format!("{index:04}.yaml"));
+        let copy = scratch.path().join(format!("{index:04}.yaml"));
         let text = match changes.iter().find(|c| c.path == file.path) {
             Some(change) => change.after.clone(),
             None => fs::read_to_string(&file.path).map_err(|source| Error::Read {
@@ -358,7 +395,7 @@ fn check(catalog: &Catalog, changes: &[FileChange]) -> Result<Vec<Diagnostic>, E
         })?;
         originals.insert(copy, &file.path);
     }
-    let loaded = catalog::load(std::slice::from_ref(&scratch.0))?;
+    let loaded = catalog::load(&[scratch.path().to_path_buf()])?;
     Ok(loaded
         .diagnostics
         .into_iter()
@@ -372,27 +409,26 @@ fn check(catalog: &Catalog, changes: &[FileChange]) -> Result<Vec<Diagnostic>, E
         .collect())
 }
 
-/// A private temporary directory, removed on drop.
-struct Scratch(PathBuf);
+/// A private temporary directory (random name, mode 0700, never an existing one), removed on
+/// drop.
+struct Scratch(tempfile::TempDir);
 
 impl Scratch {
     fn new() -> Result<Scratch, Error> {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path =
-            std::env::temp_dir().join(format!("image-manager-update-{}-{n}", std::process::id()));
-        fs::create_dir_all(&path).map_err(|source| Error::Scratch {
-            path: path.clone(),
-            source,
-        })?;
-        Ok(Scratch(path))
+        use std::os::unix::fs::PermissionsExt;
+        tempfile::Builder::new()
+            .prefix("image-manager-update-")
+            .permissions(fs::Permissions::from_mode(0o700))
+            .tempdir()
+            .map(Scratch)
+            .map_err(|source| Error::Scratch {
+                path: std::env::temp_dir(),
+                source,
+            })
     }
-}
 
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
+    fn path(&self) -> &Path {
+        self.0.path()
     }
 }
 
@@ -406,4 +442,37 @@ fn chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn scratch_directories_are_private_and_never_reused() {
+        let (a, b) = (Scratch::new().unwrap(), Scratch::new().unwrap());
+        assert_ne!(a.path(), b.path());
+        let mode = fs::metadata(a.path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        let name = a.path().file_name().unwrap().to_string_lossy();
+        assert!(
+            name.starts_with("image-manager-update-") && name.len() > 25,
+            "{name}"
+        );
+    }
+
+    #[test]
+    fn writes_keep_the_permissions_and_leave_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yaml");
+        fs::write(&path, "old\n").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o604)).unwrap();
+        write_atomically(&path, "new\n").unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "new\n");
+        let mode = fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o604);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
 }

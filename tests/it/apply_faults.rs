@@ -151,6 +151,7 @@ fn options(method: Option<Method>) -> Options {
                 base_delay: Duration::from_millis(200),
                 max_delay: Duration::from_secs(1),
             },
+            ..FetchOptions::default()
         },
     }
 }

@@ -39,3 +39,5 @@ mod apply_overlap;
 mod proxy;
 // `apply` and `plan` through the fault proxy: 503s and lost answers, retried and converged.
 mod apply_flaky;
+// Hostile input: no secret in plan/validate/update output, size caps, safe writes, private CAs.
+mod security;

@@ -33,6 +33,9 @@ fn fetcher_with_idle_timeout(max_attempts: u32, read_timeout: Duration) -> Fetch
             base_delay: Duration::from_millis(1),
             max_delay: Duration::from_millis(10),
         },
+        // `local_files_are_read` reads below the upstream's scratch directory.
+        allow_file_urls: Some(std::env::temp_dir()),
+        ..FetchOptions::default()
     };
     Fetcher::new(&options).expect("fetcher")
 }

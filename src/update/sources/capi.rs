@@ -14,7 +14,7 @@ use semver::Version as Semver;
 
 use super::{SourceError, digest_from, file_name, newest, parent};
 use crate::catalog::Definition;
-use crate::update::fetch::Fetcher;
+use crate::transfer::fetch::Fetcher;
 use crate::update::rewrite::NewVersion;
 
 /// How many minors past the highest one the catalog has are followed in one run.
@@ -94,7 +94,10 @@ pub(super) async fn discover(
     let mut probes = 0;
     while let Some(((major, minor), probe)) = queue.pop_front() {
         let pointer_url = format!("{base}/last-{major}.{minor}");
-        let text = match fetcher.text(&pointer_url).await {
+        let text = match fetcher
+            .text(&pointer_url, super::MAX_PAGE, "a pointer file")
+            .await
+        {
             Ok(text) => text,
             Err(error) if probe && error.is_not_found() => continue,
             Err(error) => return Err(error.into()),

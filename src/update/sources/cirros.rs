@@ -6,10 +6,10 @@
 use std::cmp::Ordering;
 
 use super::index::{self, Folder};
-use super::{SourceError, digest_from, file_name, newest, parent};
+use super::{MAX_PAGE, SourceError, digest_from, file_name, newest, parent};
 use crate::catalog::Definition;
 use crate::catalog::version::compare;
-use crate::update::fetch::Fetcher;
+use crate::transfer::fetch::Fetcher;
 use crate::update::rewrite::NewVersion;
 
 /// Where releases are listed when the catalog points at GitHub release assets.
@@ -48,7 +48,10 @@ pub(super) async fn discover(
         parent(&current.url, 2)
             .ok_or_else(|| SourceError::NoBase(format!("`{}` has no folder", current.url)))?
     };
-    let listing = fetcher.text(&format!("{listing_base}/")).await?;
+    let listing_url = format!("{listing_base}/");
+    let listing = fetcher
+        .text(&listing_url, MAX_PAGE, "an index page")
+        .await?;
     let folders = index::folders(&listing);
     let Some(release) = newest_release(&folders) else {
         return Ok(Vec::new());

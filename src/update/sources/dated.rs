@@ -16,7 +16,7 @@ use super::index::{self, Folder};
 use super::{SourceError, dashed, digest_from, file_name, newest, parent};
 use crate::catalog::Definition;
 use crate::catalog::version::compare;
-use crate::update::fetch::Fetcher;
+use crate::transfer::fetch::Fetcher;
 use crate::update::rewrite::NewVersion;
 
 /// How many candidate folders are tried before giving up on a definition.
@@ -140,7 +140,9 @@ pub(super) async fn discover(
         .map_or(layout.sums, file_name);
     let style = Style::of(current.map(|v| v.version.as_str()));
 
-    let listing = fetcher.text(&format!("{base}/")).await?;
+    let listing = fetcher
+        .text(&format!("{base}/"), super::MAX_PAGE, "an index page")
+        .await?;
     let candidates: Vec<Dated> = dated_folders(&index::folders(&listing))
         .into_iter()
         .filter(|d| {

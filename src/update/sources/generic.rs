@@ -13,7 +13,8 @@ use super::{SourceError, dashed, file_name, newest};
 use crate::catalog::Definition;
 use crate::catalog::checksums::{ChecksumFile, Digest};
 use crate::catalog::version::compare;
-use crate::update::fetch::Fetcher;
+use crate::transfer::checksum::MAX_CHECKSUM_FILE;
+use crate::transfer::fetch::Fetcher;
 use crate::update::rewrite::NewVersion;
 
 static DATE: LazyLock<Regex> =
@@ -43,12 +44,6 @@ pub(super) fn date_in(name: &str) -> Option<String> {
     DATE.captures(name).map(|c| c[1].to_owned())
 }
 
-/// `YYYYMMDD` of an HTTP date (`Tue, 26 May 2026 08:00:00 GMT`).
-fn http_date(value: &str) -> Option<String> {
-    let parsed = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    Some(parsed.format("%Y%m%d").to_string())
-}
-
 pub(super) async fn discover(
     fetcher: &Fetcher,
     definition: &Definition,
@@ -61,7 +56,9 @@ pub(super) async fn discover(
             "a generic upstream needs `latest_url` and `latest_checksum_url`".into(),
         ));
     };
-    let text = fetcher.text(sums_url).await?;
+    let text = fetcher
+        .text(sums_url, MAX_CHECKSUM_FILE, "a checksum file")
+        .await?;
     let sums = ChecksumFile::parse(&text, Some(file_name(sums_url))).map_err(|source| {
         SourceError::Sums {
             url: sums_url.to_owned(),
@@ -81,10 +78,9 @@ pub(super) async fn discover(
     let date = match pinned.as_deref().and_then(date_in) {
         Some(date) => date,
         None => fetcher
-            .last_modified(&url)
+            .modified(&url)
             .await?
-            .as_deref()
-            .and_then(http_date)
+            .map(|modified| modified.format("%Y%m%d").to_string())
             .ok_or_else(|| SourceError::Unexpected {
                 url: url.clone(),
                 message: "no date in the file name and no Last-Modified header".into(),
@@ -134,9 +130,5 @@ mod tests {
         let digest = &sums.find(latest).unwrap().digest;
         assert_eq!(pinned_name(&sums, latest, digest), None);
         assert_eq!(date_in(latest), None);
-        assert_eq!(
-            http_date("Tue, 26 May 2026 08:00:00 GMT").as_deref(),
-            Some("20260526")
-        );
     }
 }

@@ -13,17 +13,18 @@ mod generic;
 mod index;
 mod ubuntu;
 
-use super::fetch::{FetchError, Fetcher};
 use super::rewrite::NewVersion;
 use crate::catalog::checksums::{ChecksumFile, ChecksumFileError, Digest};
 use crate::catalog::version::compare;
 use crate::catalog::{Definition, UpstreamKind, Version};
+use crate::transfer::checksum::MAX_CHECKSUM_FILE;
+use crate::transfer::fetch::Fetcher;
 
 /// Why discovery failed for one definition (the others proceed).
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error(transparent)]
-    Fetch(#[from] FetchError),
+    Fetch(#[from] crate::transfer::Error),
     /// The definition does not say where its upstream is.
     #[error("cannot tell where the upstream is: {0}")]
     NoBase(String),
@@ -59,6 +60,10 @@ pub(crate) fn kind_of(definition: &Definition) -> Option<UpstreamKind> {
             .then_some(UpstreamKind::Generic)
     })
 }
+
+/// Largest index page or pointer file read (a real one is a few KiB to a few hundred KiB):
+/// reading stops there, so an endless page cannot exhaust memory.
+pub(super) const MAX_PAGE: u64 = 4 * 1024 * 1024;
 
 /// Finds builds newer than the definition's newest version; empty when it is current.
 pub(crate) async fn discover(
@@ -115,7 +120,9 @@ async fn digest_from(
     url: &str,
     file: Option<&str>,
 ) -> Result<Digest, SourceError> {
-    let text = fetcher.text(url).await?;
+    let text = fetcher
+        .text(url, MAX_CHECKSUM_FILE, "a checksum file")
+        .await?;
     digest_in(&text, url, file)
 }
 

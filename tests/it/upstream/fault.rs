@@ -48,6 +48,9 @@ pub(crate) enum Fault {
     DropAfter { bytes: u64 },
     /// Wait this long (capped at [`MAX_HANG`]) before sending any header, then answer normally.
     Hang(Duration),
+    /// Send the body without `Content-Length` (chunked), like a generated page: with a huge
+    /// generated file, a body without announced end.
+    NoLength,
 }
 
 /// The fault for this request, if any, consuming one use of a

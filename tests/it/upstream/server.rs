@@ -157,6 +157,9 @@ async fn respond(
         (header::CONTENT_TYPE, content.content_type.to_owned()),
         (header::CONTENT_LENGTH, (end - start).to_string()),
     ]);
+    if matches!(fault, Some(Fault::NoLength)) {
+        headers.retain(|(name, _)| name != header::CONTENT_LENGTH);
+    }
     if method == Method::HEAD {
         return response(status, headers, Body::empty());
     }
