@@ -41,6 +41,7 @@ use openstack_sdk::auth::authtoken::AuthToken;
 use openstack_sdk::config::{CloudConfig, ConfigFile};
 use openstack_sdk::types::{ApiVersion, ServiceType};
 use reqwest::header::HeaderMap;
+use secrecy::ExposeSecret;
 use url::Url;
 
 use super::GlanceClient;
@@ -220,6 +221,9 @@ pub(crate) fn transfer_client(
     opts: &ConnectOptions,
 ) -> Result<reqwest::Client, Error> {
     let mut builder = reqwest::Client::builder()
+        // The token travels in `X-Auth-Token`, which reqwest (unlike `Authorization`) keeps
+        // on a redirect to another host: follow redirects only within the same origin.
+        .redirect(reqwest::redirect::Policy::custom(same_origin))
         .connect_timeout(opts.connect_timeout)
         .tcp_keepalive(Duration::from_secs(30))
         .pool_idle_timeout(Duration::from_secs(30));
@@ -244,6 +248,19 @@ pub(crate) fn transfer_client(
     })
 }
 
+/// Follows a redirect only to the origin (scheme, host, port) of the request it answers.
+fn same_origin(attempt: reqwest::redirect::Attempt<'_>) -> reqwest::redirect::Action {
+    let same = attempt
+        .previous()
+        .last()
+        .is_some_and(|from| from.origin() == attempt.url().origin());
+    if same && attempt.previous().len() < 5 {
+        attempt.follow()
+    } else {
+        attempt.stop()
+    }
+}
+
 impl GlanceClient {
     /// The Glance v2 base URL (ends in `/`), from the service catalog plus
     /// version discovery. Re-discovers when the SDK forgot the discovered
@@ -264,7 +281,7 @@ impl GlanceClient {
             failures += 1;
             let error = Error::Endpoint {
                 cloud: self.cloud.clone(),
-                message: self.secrets.scrub(&e.to_string()),
+                message: self.scrub(&e.to_string()),
             };
             if !self.retrying.again_unclassified(&error, failures).await {
                 return Err(error);
@@ -341,8 +358,17 @@ impl GlanceClient {
             .await
             .map_err(|e| Error::Auth {
                 cloud: self.cloud.clone(),
-                message: self.secrets.scrub(&e.to_string()),
+                message: self.scrub(&e.to_string()),
             })
+    }
+
+    /// Removes every configured secret and the token in use from a message we
+    /// did not write ourselves (a Glance or proxy error body may echo the
+    /// `X-Auth-Token` header or the request body).
+    pub(crate) fn scrub(&self, text: &str) -> String {
+        let token = self.session.get_auth_token();
+        let token = token.as_ref().map(|t| t.expose_secret());
+        scrub_all(text, self.secrets.0.iter().map(String::as_str).chain(token))
     }
 
     /// `X-Auth-Token` (marked sensitive, so reqwest never prints it) for the
@@ -362,7 +388,7 @@ impl GlanceClient {
             .set_header(&mut headers)
             .map_err(|e| Error::Auth {
                 cloud: self.cloud.clone(),
-                message: self.secrets.scrub(&e.to_string()),
+                message: self.scrub(&e.to_string()),
             })?;
         Ok(headers)
     }
@@ -387,12 +413,30 @@ impl Secrets {
 
     /// Replaces every occurrence of every secret with `<redacted>`.
     pub(crate) fn scrub(&self, text: &str) -> String {
-        let mut out = text.to_owned();
-        for secret in &self.0 {
-            out = out.replace(secret.as_str(), "<redacted>");
-        }
-        out
+        scrub_all(text, self.0.iter().map(String::as_str))
     }
+}
+
+/// Replaces each secret in `text` with `<redacted>`, in every form an error message may
+/// quote it: as is, and JSON-escaped (a password with `"` or `\\` inside a JSON body that
+/// Keystone or Glance echoes). Longer secrets first, so one that contains another is not
+/// left half-redacted.
+pub(crate) fn scrub_all<'a>(text: &str, secrets: impl Iterator<Item = &'a str>) -> String {
+    let mut forms: Vec<String> = Vec::new();
+    for secret in secrets.filter(|s| !s.is_empty()) {
+        let escaped = serde_json::to_string(secret).unwrap_or_default();
+        let escaped = escaped.trim_matches('"');
+        if escaped != secret && !escaped.is_empty() {
+            forms.push(escaped.to_owned());
+        }
+        forms.push(secret.to_owned());
+    }
+    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    let mut out = text.to_owned();
+    for form in &forms {
+        out = out.replace(form.as_str(), "<redacted>");
+    }
+    out
 }
 
 impl std::fmt::Debug for Secrets {
@@ -437,6 +481,19 @@ mod tests {
             "password <redacted> rejected"
         );
         assert!(!format!("{secrets:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn secrets_are_scrubbed_in_their_json_escaped_form_too() {
+        let secrets = Secrets(vec![r#"hu"nt\er2"#.into(), "hunt".into()]);
+        let body = serde_json::json!({"password": r#"hu"nt\er2"#, "other": "hunt"});
+        let scrubbed = secrets.scrub(&body.to_string());
+        assert_eq!(
+            scrubbed,
+            r#"{"other":"<redacted>","password":"<redacted>"}"#
+        );
+        let scrubbed = scrub_all("token gAAAA-x and gAAAA", ["gAAAA-x", "gAAAA"].into_iter());
+        assert_eq!(scrubbed, "token <redacted> and <redacted>");
     }
 
     #[test]

@@ -272,11 +272,11 @@ impl GlanceClient {
             other => {
                 return Error::Response {
                     operation,
-                    message: self.secrets.scrub(&other.to_string()),
+                    message: self.scrub(&other.to_string()),
                 };
             }
         };
-        http_error(operation, image_id, status, self.secrets.scrub(&message))
+        http_error(operation, image_id, status, self.scrub(&message))
     }
 
     /// Builds an SDK endpoint, turning builder errors into [`Error::InvalidRequest`].

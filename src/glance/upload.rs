@@ -123,7 +123,7 @@ impl GlanceClient {
         if status.is_success() {
             return Ok(progress.bytes());
         }
-        let message = self.secrets.scrub(&message_of(&text));
+        let message = self.scrub(&message_of(&text));
         Err(http_error(
             operation,
             Some(id.to_owned()),
@@ -162,7 +162,7 @@ impl GlanceClient {
         let status = rsp.status();
         if !status.is_success() {
             let text = rsp.text().await.unwrap_or_default();
-            let message = self.secrets.scrub(&message_of(&text));
+            let message = self.scrub(&message_of(&text));
             return Err(http_error(
                 OPERATION,
                 Some(id.to_owned()),

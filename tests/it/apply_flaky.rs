@@ -173,3 +173,36 @@ async fn reauthentication_through_a_flaky_glance_keeps_the_client_working() {
     }
     assert!(proxy.injected_503() > 0, "{}", proxy.log_text());
 }
+
+/// A Glance (or a proxy) whose error page quotes the request, token included: the error the
+/// client reports names the 503 but never the token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_page_echoing_the_token_does_not_leak_it() {
+    let proxy = FaultProxy::start(glance_url().await, Faults::default());
+    let cloud = ProxiedCloud::register(proxy.url()).await;
+    let options = ConnectOptions {
+        cloud: Some("member".into()),
+        config_file: Some(cloud.clouds_yaml.clone()),
+        retry: RetryPolicy {
+            max_attempts: 1,
+            ..glance::retry::default_policy()
+        },
+        ..ConnectOptions::default()
+    };
+    let client = GlanceClient::connect(&options).await.unwrap();
+    client.list_images().await.unwrap();
+    let token = proxy.last_token();
+    assert!(token.len() > 20, "no token seen: {token:?}");
+    proxy.set_faults(Faults {
+        fail_every: Some(1),
+        echo_headers: true,
+        ..Faults::default()
+    });
+    let error = client
+        .get_image("00000000-0000-0000-0000-000000000000")
+        .await;
+    let text = format!("{:?} {}", error, error.as_ref().unwrap_err());
+    assert!(text.contains("503"), "{text}");
+    assert!(text.contains("x-auth-token: <redacted>"), "{text}");
+    assert!(!text.contains(&token), "token leaked: {text}");
+}

@@ -55,6 +55,9 @@ pub(crate) struct Faults {
     pub(crate) delay: Option<Duration>,
     /// Requests 1..=skip_first are never spoilt, so a test can connect and list cleanly.
     pub(crate) skip_first: u32,
+    /// Injected 503 pages quote the request's headers (token included), as some debugging
+    /// error pages do: whatever the client prints of such a page must not show the token.
+    pub(crate) echo_headers: bool,
 }
 
 /// What happened to one request.
@@ -102,6 +105,8 @@ struct Shared {
     injected_503: AtomicU64,
     dropped: AtomicU64,
     log: Mutex<Vec<LogEntry>>,
+    /// The last `X-Auth-Token` a request carried.
+    token: Mutex<String>,
     http: reqwest::Client,
 }
 
@@ -147,6 +152,7 @@ impl FaultProxy {
             faults: Mutex::new(faults),
             requests: AtomicU64::new(0),
             injected_503: AtomicU64::new(0),
+            token: Mutex::default(),
             dropped: AtomicU64::new(0),
             log: Mutex::new(Vec::new()),
             http,
@@ -172,6 +178,11 @@ impl FaultProxy {
     /// Requests received so far (the number the next one gets, minus one).
     pub(crate) fn requests(&self) -> u64 {
         self.shared.requests.load(Ordering::SeqCst)
+    }
+
+    /// The last `X-Auth-Token` a request carried (empty before any).
+    pub(crate) fn last_token(&self) -> String {
+        self.shared.token.lock().unwrap().clone()
     }
 
     pub(crate) fn injected_503(&self) -> u64 {
@@ -254,11 +265,30 @@ async fn handle(
         });
     };
 
+    if let Some(token) = req.headers().get("x-auth-token") {
+        *shared.token.lock().unwrap() = token.to_str().unwrap_or_default().to_owned();
+    }
     if fault == Fault::Fail {
+        let echoed: String = req
+            .headers()
+            .iter()
+            .map(|(k, v)| format!("{k}: {}\n", v.to_str().unwrap_or_default()))
+            .collect();
         drain(req.into_body()).await;
         shared.injected_503.fetch_add(1, Ordering::SeqCst);
         record(Outcome::Injected503);
         hold(&faults).await;
+        if faults.echo_headers {
+            let page = format!(
+                "{{\"message\": \"503 Service Unavailable; request:\\n{}\"}}",
+                echoed.replace('\n', "\\n")
+            );
+            return Ok(plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "application/json",
+                page,
+            ));
+        }
         return Ok(unavailable());
     }
 
