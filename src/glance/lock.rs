@@ -28,8 +28,9 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::image_api::image::list;
-use super::images::{NewImage, PatchOp};
+use super::images::NewImage;
 use super::observed::{ObservedImage, Visibility};
+use super::patch::PatchOp;
 use super::{Error, GlanceClient};
 
 /// The tag of lock placeholder images.
@@ -154,6 +155,7 @@ impl GlanceClient {
         let mut builder = list::Request::builder();
         builder
             .tag([LOCK_TAG].into_iter())
+            .owner(project)
             .os_hidden(true)
             .limit(100);
         let ep = Self::build(builder.build())?;

@@ -32,6 +32,7 @@ mod images;
 mod lock;
 mod observe;
 mod observed;
+mod patch;
 pub mod retry;
 mod upload;
 mod wait;
@@ -47,9 +48,10 @@ use serde_json::Value;
 
 pub use auth::{ConnectOptions, TOKEN_MARGIN};
 pub use error::{BoxError, Error};
-pub use images::{ImageTask, ImportMethod, NewImage, PatchOp};
+pub use images::{ImageTask, ImportMethod, NewImage};
 pub use lock::{Held, Holder, LOCK_TAG, LockOptions};
 pub use observed::{ImageStatus, ObservedImage, ObservedState, Visibility};
+pub use patch::PatchOp;
 pub use wait::{Condition, Readiness, conditions};
 
 use auth::Secrets;

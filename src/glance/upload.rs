@@ -91,7 +91,7 @@ impl GlanceClient {
         let exchange = async {
             let rsp = request.send().await?;
             let status = rsp.status();
-            let text = rsp.text().await?;
+            let text = capped_text(rsp).await?;
             Ok::<_, reqwest::Error>((status, text))
         };
         let idle = self.transfer_idle_timeout;
@@ -161,7 +161,7 @@ impl GlanceClient {
             .map_err(transport)?;
         let status = rsp.status();
         if !status.is_success() {
-            let text = rsp.text().await.unwrap_or_default();
+            let text = capped_text(rsp).await.unwrap_or_default();
             let message = self.scrub(&message_of(&text));
             return Err(http_error(
                 OPERATION,
@@ -294,6 +294,23 @@ where
     })
 }
 
+/// Glance's answers to our streamed requests are small JSON documents or error pages: read
+/// at most this much of one (a misbehaving endpoint must not fill memory).
+const MAX_ANSWER: usize = 64 * 1024;
+
+/// The answer's body as text, cut at [`MAX_ANSWER`] bytes.
+async fn capped_text(mut rsp: reqwest::Response) -> Result<String, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = rsp.chunk().await? {
+        let room = MAX_ANSWER - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() == MAX_ANSWER {
+            break;
+        }
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,5 +346,27 @@ mod tests {
         assert_eq!(progress.bytes(), 3);
         let kept = failure.lock().unwrap().take().unwrap();
         assert_eq!(kept.to_string(), "digest mismatch");
+    }
+
+    #[tokio::test]
+    async fn answers_are_read_up_to_the_cap() {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 1024];
+            let _ = tokio::io::AsyncReadExt::read(&mut socket, &mut request).await;
+            let head = "HTTP/1.1 500 Oops\r\ncontent-length: 10485760\r\n\r\n";
+            socket.write_all(head.as_bytes()).await.unwrap();
+            let chunk = vec![b'x'; 1 << 20];
+            for _ in 0..10 {
+                if socket.write_all(&chunk).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let rsp = reqwest::get(url).await.unwrap();
+        assert_eq!(capped_text(rsp).await.unwrap().len(), MAX_ANSWER);
     }
 }
