@@ -400,3 +400,5 @@ fn policy_text(policy: retention::Policy) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_props;

@@ -440,4 +440,6 @@ fn algorithm_from_source_name(source: &str) -> Option<Algorithm> {
     })
 }
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod tests;
