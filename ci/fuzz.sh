@@ -8,6 +8,7 @@
 #
 # Each round runs every property with FUZZ_CASES cases and a fresh random seed (printed, so a
 # round can be repeated: PROPTEST_RNG_SEED=<seed> PROPTEST_CASES=<n> cargo test --lib prop_).
+# The tests are built once; later edits of the tree do not affect a running fuzz.sh.
 # A failing case is shrunk by proptest, printed, and saved under proptest-regressions/; turn it
 # into a plain regression test. Exit status: 0 when no round found anything, 1 otherwise.
 set -euo pipefail
@@ -21,8 +22,18 @@ cases=${FUZZ_CASES:-5000}
   exit 2
 }
 
-cargo test --lib --no-run --quiet
-properties=$(cargo test --lib --quiet -- prop_ --list 2>/dev/null | grep -c ': test$' || true)
+# Build once and run a copy of the test binary, so editing or rebuilding the tree meanwhile
+# does not change what is being fuzzed.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+built=$(cargo test --lib --no-run --message-format=json 2>/dev/null |
+  sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)
+[[ -n $built ]] || {
+  echo "fuzz.sh: the unit tests do not build (cargo test --lib --no-run)" >&2
+  exit 2
+}
+cp "$built" "$work/props"
+properties=$("$work/props" prop_ --list 2>/dev/null | grep -c ': test$' || true)
 echo "fuzz.sh: $properties properties, $cases cases each per round, for $minutes min"
 
 deadline=$(($(date +%s) + minutes * 60))
@@ -30,12 +41,10 @@ start=$(date +%s)
 rounds=0
 total=0
 failed=0
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+log="$work/log"
 while (($(date +%s) < deadline)); do
   seed=$(od -An -N8 -tu8 /dev/urandom | tr -d ' ')
-  if PROPTEST_CASES=$cases PROPTEST_RNG_SEED=$seed \
-    cargo test --lib --quiet -- prop_ >"$log" 2>&1; then
+  if PROPTEST_CASES=$cases PROPTEST_RNG_SEED=$seed "$work/props" prop_ --quiet >"$log" 2>&1; then
     rounds=$((rounds + 1))
     total=$((total + properties * cases))
     echo "fuzz.sh: round $rounds (seed $seed) ok; $total cases so far"
