@@ -4,19 +4,19 @@
 # renderers) far longer than the normal test run does, until time is up.
 #
 # usage: ci/fuzz.sh [MINUTES]        default 10
-#   FUZZ_CASES   cases per property per round (default 5000)
+#   FUZZ_CASES   cases per property per round (default 2000)
 #
 # Each round runs every property with FUZZ_CASES cases and a fresh random seed (printed, so a
 # round can be repeated: PROPTEST_RNG_SEED=<seed> PROPTEST_CASES=<n> cargo test --lib prop_).
 # The tests are built once; later edits of the tree do not affect a running fuzz.sh.
-# A failing case is shrunk by proptest, printed, and saved under proptest-regressions/; turn it
-# into a plain regression test. Exit status: 0 when no round found anything, 1 otherwise.
+# A failing case is shrunk by proptest and printed with the round's seed; turn it into a plain
+# regression test. Exit status: 0 when no round found anything, 1 otherwise.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$ROOT"
 minutes=${1:-10}
-cases=${FUZZ_CASES:-5000}
+cases=${FUZZ_CASES:-2000}
 [[ $minutes =~ ^[0-9]+$ && $cases =~ ^[0-9]+$ ]] || {
   echo "usage: ci/fuzz.sh [MINUTES] (FUZZ_CASES=N for cases per round)" >&2
   exit 2
@@ -44,7 +44,7 @@ failed=0
 log="$work/log"
 while (($(date +%s) < deadline)); do
   seed=$(od -An -N8 -tu8 /dev/urandom | tr -d ' ')
-  if PROPTEST_CASES=$cases PROPTEST_RNG_SEED=$seed "$work/props" prop_ --quiet >"$log" 2>&1; then
+  if RUST_BACKTRACE=0 PROPTEST_CASES=$cases PROPTEST_RNG_SEED=$seed "$work/props" prop_ --quiet >"$log" 2>&1; then
     rounds=$((rounds + 1))
     total=$((total + properties * cases))
     echo "fuzz.sh: round $rounds (seed $seed) ok; $total cases so far"

@@ -184,7 +184,11 @@ fn urls(catalog: &Catalog, definition: &Definition, out: &mut Vec<Diagnostic>) {
             Err(error) => out.push(Diagnostic::error(
                 at,
                 "invalid-url",
-                format!("`{field}` is not a valid URL ({error}): `{url}`"),
+                // Redacted: a URL with a password in it must not reach a CI log.
+                format!(
+                    "`{field}` is not a valid URL ({error}): `{}`",
+                    crate::transfer::redact(url)
+                ),
             )),
             Ok(parsed) => match parsed.scheme() {
                 "http" | "https" => {}
