@@ -272,6 +272,11 @@ pub(crate) fn load_and_check(files: &[Vec<u8>]) -> Result<Loaded, TestCaseError>
             prop_assert!(line.contains(name.as_str()), "{value}: {name}");
         }
     }
+    // What `plan`, `apply` and `check` do next with a catalog that passed.
+    if !loaded.has_errors() {
+        let options = crate::desired::Options::test("managed_by_image_manager");
+        crate::desired::resolve(catalog, &options);
+    }
     Ok(loaded)
 }
 
