@@ -213,6 +213,7 @@ fn urls(catalog: &Catalog, definition: &Definition, out: &mut Vec<Diagnostic>) {
             Err(error) => out.push(Diagnostic::error(
                 at,
                 "invalid-url",
+                // Redacted: a URL with a password in it must not reach a CI log.
                 format!(
                     "`{field}` is not a valid URL ({error}): `{}`",
                     crate::redact::url(url)

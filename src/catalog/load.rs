@@ -110,44 +110,61 @@ fn add_file(
         .iter()
         .map(|v| definition_index(&v.pointer))
         .collect();
+    // The file goes in first, so every definition's `origin.file` names this file whatever
+    // happens below; positions must never be looked up in another file's map.
     let file = catalog.files.len();
-    if !rejected.contains(&None) {
-        let entries = document["images"].as_array().cloned().unwrap_or_default();
-        for (index, entry) in entries.into_iter().enumerate() {
-            if rejected.contains(&Some(index)) {
-                return;
+    catalog.files.push(SourceFile { path, map });
+    if rejected.contains(&None) {
+        return;
+    }
+    let entries = document["images"].as_array().cloned().unwrap_or_default();
+    for (index, entry) in entries.into_iter().enumerate() {
+        // Its schema errors are already reported; its neighbours still load.
+        if rejected.contains(&Some(index)) {
+            continue;
+        }
+        match serde_json::from_value::<Definition>(entry) {
+            Ok(mut definition) => {
+                definition.origin = Origin { file, index };
+                catalog.definitions.push(definition);
             }
-            match serde_json::from_value::<Definition>(entry) {
-                Ok(mut definition) => {
-                    definition.origin = Origin { file, index };
-                    catalog.definitions.push(definition);
-                }
-                // The schema admits only what the model reads; this is a bug guard.
-                Err(error) => {
-                    let pos = map.nearest(&format!("/images/{index}"));
-                    diagnostics.push(Diagnostic::error(
-                        at(pos.line, pos.column),
-                        "model",
-                        format!("cannot read this definition: {error}"),
-                    ));
-                }
+            // The schema admits only what the model reads; this is a bug guard.
+            Err(error) => {
+                let source = &catalog.files[file];
+                let pos = source.map.nearest(&format!("/images/{index}"));
+                diagnostics.push(Diagnostic::error(
+                    Location {
+                        file: source.path.clone(),
+                        line: pos.line,
+                        column: pos.column,
+                    },
+                    "model",
+                    format!("cannot read this definition: {error}"),
+                ));
             }
         }
     }
-    catalog.files.push(SourceFile { path, map });
 }
 
 /// Loads catalog text as if read from `name` (for tests of later stages).
 #[cfg(test)]
 pub(crate) fn from_text(name: &str, text: &str) -> Loaded {
+    from_files(&[(name, text.as_bytes())])
+}
+
+/// Loads several files' bytes as if read from their names, in order, like a multi-file run.
+#[cfg(test)]
+pub(crate) fn from_files(files: &[(&str, &[u8])]) -> Loaded {
     let mut catalog = Catalog::default();
     let mut diagnostics = Vec::new();
-    add_file(
-        &mut catalog,
-        &mut diagnostics,
-        PathBuf::from(name),
-        text.as_bytes().to_vec(),
-    );
+    for (name, bytes) in files {
+        add_file(
+            &mut catalog,
+            &mut diagnostics,
+            PathBuf::from(name),
+            bytes.to_vec(),
+        );
+    }
     finish(catalog, diagnostics)
 }
 

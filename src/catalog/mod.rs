@@ -14,14 +14,16 @@ pub mod naming;
 mod node;
 mod schema;
 mod scs_lint;
+#[cfg(test)]
+pub(crate) mod tests_props;
 pub mod version;
 
 use std::path::{Path, PathBuf};
 
 pub use diagnostic::{Diagnostic, Location, Severity};
-#[cfg(test)]
-pub(crate) use load::from_text;
 pub use load::{Error, load};
+#[cfg(test)]
+pub(crate) use load::{from_files, from_text};
 pub use model::{
     Compression, Definition, DiskFormat, Method, Naming, OnRotate, Origin, Status, UpstreamKind,
     Version, Visibility,

@@ -135,8 +135,8 @@ impl SourceMap {
             if let Some(pos) = self.value(current) {
                 return pos;
             }
-            match current.rfind('/') {
-                Some(cut) => current = &current[..cut],
+            match current.rsplit_once('/') {
+                Some((parent, _)) => current = parent,
                 None => return Pos::default(),
             }
         }

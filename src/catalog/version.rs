@@ -53,7 +53,8 @@ fn chunks(s: &str) -> impl Iterator<Item = Chunk<'_>> {
         let end = rest
             .find(|c: char| c.is_ascii_digit() != digits)
             .unwrap_or(rest.len());
-        let (chunk, tail) = rest.split_at(end);
+        // `find` returns a character boundary; `_checked` keeps that a fact, not an assumption.
+        let (chunk, tail) = rest.split_at_checked(end).unwrap_or((rest, ""));
         rest = tail;
         Some(if digits {
             Chunk::Number(chunk)

@@ -423,3 +423,5 @@ fn policy_text(policy: retention::Policy) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_props;

@@ -208,6 +208,82 @@ mod tests {
         );
     }
 
+    /// Every declared format there is.
+    const DECLARED: [DiskFormat; 11] = [
+        DiskFormat::Ami,
+        DiskFormat::Ari,
+        DiskFormat::Aki,
+        DiskFormat::Vhd,
+        DiskFormat::Vhdx,
+        DiskFormat::Vmdk,
+        DiskFormat::Raw,
+        DiskFormat::Qcow2,
+        DiskFormat::Vdi,
+        DiskFormat::Iso,
+        DiskFormat::Ploop,
+    ];
+
+    /// A stream head: a known magic (or none) at its offset, then arbitrary bytes, cut short
+    /// anywhere, as a truncated download or a hostile server would send it.
+    fn head() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let magic = prop::sample::select(vec![
+            (0usize, &b""[..]),
+            (0, b"QFI\xfb"),
+            (0, b"KDMV"),
+            (0, b"# Disk DescriptorFile"),
+            (0, b"vhdxfile"),
+            (0, b"conectix"),
+            (0x40, &[0x7f, 0x10, 0xda, 0xbe][..]),
+            (0x8001, b"CD001"),
+        ]);
+        (
+            magic,
+            prop::collection::vec(any::<u8>(), 0..200),
+            any::<usize>(),
+        )
+            .prop_map(|((offset, magic), noise, cut)| {
+                let mut head = noise;
+                if head.len() < offset + magic.len() {
+                    head.resize(offset + magic.len(), 0);
+                }
+                head[offset..offset + magic.len()].copy_from_slice(magic);
+                head.truncate(cut % (head.len() + 1));
+                head
+            })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::catalog::tests_props::config(256))]
+
+        /// Any bytes: a verdict, never a panic; an accepted head is what `detect` says.
+        #[test]
+        fn prop_any_head_gets_a_verdict(head in head()) {
+            let found = detect(&head);
+            for declared in DECLARED {
+                if let Ok(accepted) = check(declared, &head) {
+                    proptest::prop_assert_eq!(accepted, found);
+                }
+            }
+        }
+
+        /// A qcow2 header cut anywhere, with any version, backing offset and features.
+        #[test]
+        fn prop_qcow2_headers_cut_anywhere(
+            version: u32,
+            backing: u64,
+            features: u64,
+            cut in 0..600usize,
+        ) {
+            let mut head = qcow2_header(version, backing, features);
+            head.truncate(cut);
+            let verdict = check(DiskFormat::Qcow2, &head);
+            if cut >= 16 && backing != 0 {
+                proptest::prop_assert_eq!(verdict, Err(Mismatch::BackingFile));
+            }
+        }
+    }
+
     #[test]
     fn real_qcow2_files_from_qemu_img() {
         let dir = tempfile::tempdir().unwrap();

@@ -236,3 +236,57 @@ fn usage_errors_exit_64() {
         .assert()
         .code(0);
 }
+
+/// Regression (issue #13): a valid definition followed by one the loader cannot repair (here
+/// `format: qcow3`), then a second file, made every catalog-reading command exit 101 with
+/// "index out of bounds" and no diagnostics. Now each reports the position and exits 1.
+#[test]
+fn an_unrepairable_definition_is_a_diagnostic_in_every_command() {
+    let definition = |name: &str, format: &str| {
+        format!(
+            "  - name: {name}\n    format: {format}\n    login: x\n    min_disk: 1\n    \
+             min_ram: 64\n    versions:\n      - version: '1'\n        url: https://h/{name}.img\n        \
+             checksum: sha256:{}\n",
+            "a".repeat(64)
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("a.yaml");
+    let second = dir.path().join("b.yaml");
+    let text = format!(
+        "images:\n{}{}",
+        definition("A", "qcow2"),
+        definition("B", "qcow3")
+    );
+    std::fs::write(&first, text).unwrap();
+    std::fs::write(&second, format!("images:\n{}", definition("C", "qcow2"))).unwrap();
+    let at = format!("{}:12:13: error:", first.display());
+    let (a, b) = (first.to_str().unwrap(), second.to_str().unwrap());
+    let commands: [&[&str]; 5] = [
+        &["validate", a, b],
+        &["plan", "--cloud", "nowhere", "--images", a, "--images", b],
+        &["apply", "--cloud", "nowhere", "--images", a, "--images", b],
+        &["check", "--offline", "--images", a, "--images", b],
+        &["update", "--images", a, "--images", b],
+    ];
+    for args in commands {
+        let output = Command::cargo_bin("image-manager")
+            .unwrap()
+            .current_dir(dir.path())
+            .env("OS_CLIENT_CONFIG_FILE", dir.path().join("clouds.yaml"))
+            .args(args)
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {all}");
+        // `update` only counts the errors and points at `validate`.
+        if args[0] != "update" {
+            assert!(all.contains(&at), "{args:?}: {all}");
+        }
+        assert!(!all.contains("panicked"), "{args:?}: {all}");
+    }
+}

@@ -379,14 +379,10 @@ fn split_bsd(line: &str) -> Option<(&str, &str, &str)> {
 
 /// GNU form `hex  name` (text) or `hex *name` (binary), or a bare `hex`. Returns `(hex, name)`.
 fn split_gnu(line: &str) -> Option<(&str, &str)> {
-    let (hex, rest) = match line.find([' ', '\t']) {
-        Some(i) => line.split_at(i),
-        None => (line, ""),
-    };
+    let (hex, rest) = line.split_once([' ', '\t']).unwrap_or((line, ""));
     if hex.len() < MIN_DIGEST_LEN || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
-    let rest = rest.strip_prefix([' ', '\t']).unwrap_or(rest);
     Some((hex, rest.strip_prefix(['*', ' ']).unwrap_or(rest)))
 }
 
@@ -439,5 +435,7 @@ fn algorithm_from_source_name(source: &str) -> Option<Algorithm> {
         Algorithm::from_name(stem)
     })
 }
+#[cfg(test)]
+mod props;
 #[cfg(test)]
 mod tests;

@@ -20,10 +20,12 @@ use crate::update::rewrite::NewVersion;
 /// How many minors past the highest one the catalog has are followed in one run.
 const MAX_NEW_MINORS: usize = 3;
 
+// ASCII digits only: Rust's `\d` matches every Unicode digit (`２０２５`), which no date or
+// version here is, and which later code would then have to handle.
 static POINTER: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^\s*(\d{4}-\d{2}-\d{2})\s+(\S+)\s*$").expect("regex"));
+    LazyLock::new(|| Regex::new(r"^\s*([0-9]{4}-[0-9]{2}-[0-9]{2})\s+(\S+)\s*$").expect("regex"));
 static KUBE_VERSION: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"v(\d+\.\d+\.\d+)").expect("regex"));
+    LazyLock::new(|| Regex::new(r"v([0-9]+\.[0-9]+\.[0-9]+)").expect("regex"));
 
 /// What a `last-<MAJ.MIN>` pointer file says.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,8 +67,11 @@ fn semver_in(text: &str) -> Option<Semver> {
 pub(super) fn minors(versions: &[Semver]) -> Vec<((u64, u64), bool)> {
     let have: BTreeSet<(u64, u64)> = versions.iter().map(|v| (v.major, v.minor)).collect();
     let mut out: Vec<((u64, u64), bool)> = have.iter().map(|m| (*m, false)).collect();
-    if let Some(&(major, minor)) = have.last() {
-        out.push(((major, minor + 1), true));
+    // A version written with an absurd minor (`1.18446744073709551615.0`) has no next one.
+    if let Some(&(major, minor)) = have.last()
+        && let Some(next) = minor.checked_add(1)
+    {
+        out.push(((major, next), true));
     }
     out
 }
@@ -107,9 +112,12 @@ pub(super) async fn discover(
             message: "expected one line `YYYY-MM-DD <folder>/<image>-vX.Y.Z.qcow2`".into(),
         })?;
         // A new minor exists: the one after it may, too.
-        if probe && probes < MAX_NEW_MINORS {
+        if probe
+            && probes < MAX_NEW_MINORS
+            && let Some(next) = minor.checked_add(1)
+        {
             probes += 1;
-            queue.push_back(((major, minor + 1), true));
+            queue.push_back(((major, next), true));
         }
         let same_minor = |v: &&Semver| (v.major, v.minor) == (major, minor);
         if have

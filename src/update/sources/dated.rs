@@ -22,8 +22,10 @@ use crate::update::rewrite::NewVersion;
 /// How many candidate folders are tried before giving up on a definition.
 const ATTEMPTS: usize = 3;
 
+/// A dated folder name. ASCII digits only: `\d` would also take `２０２５０１０１/` from a
+/// hostile listing, and a date is always eight ASCII digits after this.
 static DATED: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^(?:release-)?(\d{8})(?:[-.]\d+)?$").expect("regex"));
+    LazyLock::new(|| Regex::new(r"^(?:release-)?([0-9]{8})(?:[-.][0-9]+)?$").expect("regex"));
 
 /// What differs between dated upstreams.
 pub(super) struct Layout {

@@ -17,8 +17,10 @@ use crate::transfer::checksum::MAX_CHECKSUM_FILE;
 use crate::transfer::fetch::Fetcher;
 use crate::update::rewrite::NewVersion;
 
-static DATE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?:^|\D)(20\d{2}[01]\d[0-3]\d)(?:\D|$)").expect("regex"));
+/// A `YYYYMMDD` not inside a longer number; ASCII digits only (`\d` is every Unicode digit).
+static DATE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:^|[^0-9])(20[0-9]{2}[01][0-9][0-3][0-9])(?:[^0-9]|$)").expect("regex")
+});
 
 /// The dated file listed with the same digest as `latest` (`AlmaLinux-9-GenericCloud-latest…`
 /// → `AlmaLinux-9-GenericCloud-9.8-20260526…`): same text before and after `latest`.
@@ -37,6 +39,16 @@ pub(super) fn pinned_name(sums: &ChecksumFile, latest: &str, digest: &Digest) ->
         .map(|(name, _)| name)
         .max_by(|a, b| compare(a, b))
         .map(str::to_owned)
+}
+
+/// `latest_url` with its file name replaced by `name` (a query or fragment is kept).
+pub(super) fn pinned_url(latest_url: &str, name: &str) -> String {
+    let path = latest_url.split(['?', '#']).next().unwrap_or(latest_url);
+    let suffix = latest_url.strip_prefix(path).unwrap_or_default();
+    match path.rsplit_once('/') {
+        Some((folder, _)) => format!("{folder}/{name}{suffix}"),
+        None => format!("{name}{suffix}"),
+    }
 }
 
 /// `YYYYMMDD` in a file name.
@@ -72,7 +84,7 @@ pub(super) async fn discover(
     })?;
     let pinned = pinned_name(&sums, latest, &entry.digest);
     let url = match &pinned {
-        Some(name) => format!("{}{name}", &latest_url[..latest_url.len() - latest.len()]),
+        Some(name) => pinned_url(latest_url, name),
         None => latest_url.to_owned(),
     };
     let date = match pinned.as_deref().and_then(date_in) {

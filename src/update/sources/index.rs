@@ -10,9 +10,12 @@ use regex::Regex;
 
 static HREF: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#"(?i)href\s*=\s*["']([^"']*)["']"#).expect("regex"));
+/// ASCII digits only: `\d` is every Unicode digit, and a listing is untrusted text.
 static DATE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(\d{4}-\d{2}-\d{2})[ T]\d{2}:\d{2}|(\d{2})-([A-Z][a-z]{2})-(\d{4}) \d{2}:\d{2}")
-        .expect("regex")
+    Regex::new(
+        r"([0-9]{4}-[0-9]{2}-[0-9]{2})[ T][0-9]{2}:[0-9]{2}|([0-9]{2})-([A-Z][a-z]{2})-([0-9]{4}) [0-9]{2}:[0-9]{2}",
+    )
+    .expect("regex")
 });
 
 /// A sub-folder a listing links to, with the date on its row when there is one.
@@ -47,9 +50,9 @@ pub(crate) fn folders(html: &str) -> Vec<Folder> {
         // The date sits after the link on the same row, before the next link. A row may link
         // a folder twice (icon and name, Apache tables); the date follows the last one.
         let end = found.get(0).map_or(0, |m| m.end());
-        let row = &html[end..];
-        let row = &row[..row.find('\n').unwrap_or(row.len())];
-        let row = &row[..row.find("href").unwrap_or(row.len())];
+        let rest = html.get(end..).unwrap_or_default();
+        let line = rest.split('\n').next().unwrap_or_default();
+        let row = line.split("href").next().unwrap_or_default();
         let modified = DATE.captures(row).and_then(|c| date_of(&c));
         match out.iter_mut().find(|f| f.name == name) {
             Some(seen) => seen.modified = seen.modified.take().or(modified),

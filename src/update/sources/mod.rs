@@ -11,6 +11,8 @@ mod dated;
 mod debian;
 mod generic;
 mod index;
+#[cfg(test)]
+mod props;
 mod ubuntu;
 
 use super::rewrite::NewVersion;
@@ -108,9 +110,13 @@ fn file_name(url: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-/// `YYYYMMDD` → `YYYY-MM-DD`.
+/// `YYYYMMDD` → `YYYY-MM-DD`; anything else (which the ASCII-only patterns never let
+/// through) is returned as it is rather than cut inside a character.
 fn dashed(date: &str) -> String {
-    format!("{}-{}-{}", &date[..4], &date[4..6], &date[6..8])
+    match (date.get(..4), date.get(4..6), date.get(6..8)) {
+        (Some(year), Some(month), Some(day)) if date.len() == 8 => format!("{year}-{month}-{day}"),
+        _ => date.to_owned(),
+    }
 }
 
 /// Fetches and parses the sums file at `url` and returns the digest it lists for `file`
