@@ -17,6 +17,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 pub use crate::transfer::retry::RetryPolicy;
+use crate::transfer::retry::is_certificate;
 
 use super::Error;
 
@@ -42,6 +43,7 @@ pub enum Repeat {
 pub fn classify(error: &Error, repeat: Repeat) -> Class {
     match error {
         Error::Transport { source, .. } => {
+            // A retry cannot fix trust.
             if source.is_builder() || is_certificate(source) {
                 Class::Fatal
             } else {
@@ -55,18 +57,6 @@ pub fn classify(error: &Error, repeat: Repeat) -> Class {
         Error::Stalled { .. } => Class::Transient,
         _ => Class::Fatal,
     }
-}
-
-/// Whether any cause in the chain is a TLS certificate problem (a retry cannot fix trust).
-fn is_certificate(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cause = Some(error);
-    while let Some(current) = cause {
-        if current.to_string().to_lowercase().contains("certificate") {
-            return true;
-        }
-        cause = current.source();
-    }
-    false
 }
 
 /// The retry schedule of one client plus what it spent: the per-call policy, the per-run

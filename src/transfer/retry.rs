@@ -126,7 +126,7 @@ fn chain_class(error: &(dyn StdError + 'static)) -> Class {
 ///
 /// rustls is not a direct dependency, so its error type cannot be downcast to; its messages
 /// ("invalid peer certificate: …", "certificate verify failed") are stable enough to match.
-fn is_certificate(error: &(dyn StdError + 'static)) -> bool {
+pub(crate) fn is_certificate(error: &(dyn StdError + 'static)) -> bool {
     let mut cause = Some(error);
     while let Some(current) = cause {
         if current.to_string().to_lowercase().contains("certificate") {

@@ -77,11 +77,12 @@ pub(super) async fn open_file(path: PathBuf) -> Result<Download, Error> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(in crate::transfer::fetch) mod tests {
     use super::*;
     use crate::transfer::fetch::FetchOptions;
 
-    fn local(root: &std::path::Path) -> Fetcher {
+    /// A fetcher that reads `file:` URLs below `root`.
+    pub(in crate::transfer::fetch) fn local(root: &std::path::Path) -> Fetcher {
         Fetcher::new(&FetchOptions {
             allow_file_urls: Some(root.to_owned()),
             ..FetchOptions::default()

@@ -148,15 +148,7 @@ impl Fetcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transfer::fetch::FetchOptions;
-
-    fn local(root: &std::path::Path) -> Fetcher {
-        Fetcher::new(&FetchOptions {
-            allow_file_urls: Some(root.to_owned()),
-            ..FetchOptions::default()
-        })
-        .unwrap()
-    }
+    use crate::transfer::fetch::local::tests::local;
 
     #[tokio::test]
     async fn a_file_url_is_dated_by_its_modification_time() {
