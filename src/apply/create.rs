@@ -17,14 +17,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures::StreamExt;
 use futures::future::join_all;
 use tokio::sync::OnceCell;
 
 use super::error::{Error, chain};
 use super::hooks::Hooks;
 use super::report::Transfer;
+use super::verify::{check_stored, landed, read_back};
 use crate::catalog::checksums::Algorithm;
 use crate::catalog::{Compression, Method};
 use crate::desired::DesiredImage;
@@ -79,7 +78,7 @@ pub(super) struct Failed {
 
 /// How the bytes get into one cloud.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Way {
+pub(super) enum Way {
     Stage,
     Put,
     WebDownload,
@@ -97,7 +96,7 @@ impl Way {
 
 /// Uploads of one version into one cloud started over in a new image after Glance failed
 /// transiently (each also takes one retry from the cloud's run budget).
-const MAX_RECREATES: u32 = 2;
+const MAX_RECREATES: u32 = 4;
 
 /// Uploads and verifies `image` into every destination; results carry the destination index.
 ///
@@ -313,6 +312,13 @@ async fn finish(
         (Err(error), Err(glance::Error::Source { .. }) | Ok(_)) => {
             return Err(Error::Verify(chain(error)));
         }
+        // The whole body went out and the answer was lost: did Glance take it?
+        (Ok(verified), Err(error @ glance::Error::Transport { .. })) => {
+            if !landed(&to.client, id, way, verified.digests.bytes).await {
+                return Err(error.into());
+            }
+            verified
+        }
         (_, Err(error)) => return Err(error.into()),
     };
     if way == Way::Stage {
@@ -460,80 +466,6 @@ async fn activated(ctx: &Context, client: &GlanceClient, id: &str) -> Result<Obs
             Err(Error::Import { source, task })
         }
     }
-}
-
-/// Glance's `os_hash_value` must equal the digest of the bytes we verified: the end-to-end
-/// proof that the store holds exactly the upstream bytes. When the cloud hashes with an
-/// algorithm we did not compute, the image is read back.
-async fn check_stored(
-    client: &GlanceClient,
-    image: &ObservedImage,
-    ours: &Digests,
-) -> Result<(), Error> {
-    let (Some(algo), Some(value)) = (
-        image.os_hash_algo.as_deref(),
-        image.os_hash_value.as_deref(),
-    ) else {
-        return Err(Error::Verify(
-            "Glance reports no os_hash_value for the image".into(),
-        ));
-    };
-    let Some(algorithm) = Algorithm::from_name(algo) else {
-        return Err(Error::Verify(format!(
-            "Glance hashes with `{algo}`, which this tool cannot verify"
-        )));
-    };
-    let computed = match ours.get(algorithm) {
-        Some(hex) => hex.to_owned(),
-        None => {
-            let mut stream = client.download(&image.id).await?;
-            let mut hashers = transfer::hash::Hashers::new(&[algorithm]);
-            while let Some(chunk) = stream.next().await {
-                hashers.update(&chunk?).await;
-            }
-            hashers
-                .finish()
-                .await
-                .get(algorithm)
-                .unwrap_or_default()
-                .to_owned()
-        }
-    };
-    if computed.eq_ignore_ascii_case(value) {
-        Ok(())
-    } else {
-        Err(Error::Verify(format!(
-            "Glance stored different bytes: os_hash_value ({algo}) {value}, computed {computed}"
-        )))
-    }
-}
-
-/// Reads a pulled image back from Glance: format check and the catalog's digest, plus the
-/// cloud's own algorithm.
-async fn read_back(
-    ctx: &Context,
-    client: &GlanceClient,
-    image: &ObservedImage,
-    expected: &Expected,
-    label: &str,
-) -> Result<Verified, Error> {
-    let extra: Vec<Algorithm> = image
-        .os_hash_algo
-        .as_deref()
-        .and_then(Algorithm::from_name)
-        .into_iter()
-        .collect();
-    let stream = client.download(&image.id).await?;
-    let stream = stream.map(|chunk: Result<Bytes, glance::Error>| {
-        chunk.map_err(|e| transfer::Error::ReadBack(Box::new(e)))
-    });
-    let progress = ctx.hooks.transfer_started(label, image.size);
-    let verified = pipeline::run(stream, expected, &extra, Fanout::new(), &|n| {
-        progress.advance(n)
-    })
-    .await;
-    progress.finish(verified.is_ok());
-    Ok(verified?)
 }
 
 /// The `image_build_date` to record for a version the catalog gives no `build_date`: the day

@@ -2,9 +2,9 @@
 //!
 //! `apply` carries out exactly the steps `plan` decided, phase by phase, with bounded
 //! concurrency; it never decides anything itself (it does not read `Reason`). What it adds is
-//! mechanism: how bytes get in and are proven right (`create`), how one call is made safely
-//! (`steps`), in what order and how many at once (`executor`), and what is told to whom
-//! (`hooks`, `report`).
+//! mechanism: how bytes get in (`create`) and are proven right (`verify`), why a step failed
+//! (`error`), how a plain step runs (`steps`), in what order and how many at once
+//! (`executor`), and what is told to whom (`hooks`, `report`).
 //!
 //! Several clouds are applied together: their plans run phase by phase side by side, and one
 //! catalog version missing in several clouds is downloaded once for all of them.
@@ -15,6 +15,7 @@ mod executor;
 pub mod hooks;
 pub mod report;
 mod steps;
+mod verify;
 
 use std::sync::Arc;
 use std::time::Duration;
