@@ -213,9 +213,10 @@ fn link_auth_plugins() {
     std::hint::black_box(&openstack_sdk_auth_applicationcredential::ANCHOR);
 }
 
-/// The reqwest client for streamed bodies: the same TLS settings as the SDK's
-/// client (`cacert`, `verify`), a connect timeout, and no total timeout (an
-/// idle watchdog in `upload.rs` catches stalls instead).
+/// The reqwest client every Glance request is sent with: the same TLS settings
+/// as the SDK's client (`cacert`, `verify`), a connect timeout, and no total
+/// timeout (JSON calls set one per request; streamed bodies have an idle
+/// watchdog in `upload.rs` instead).
 pub(crate) fn transfer_client(
     config: &CloudConfig,
     opts: &ConnectOptions,

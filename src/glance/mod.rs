@@ -9,19 +9,21 @@
 //! gives us one place to count API calls, scrub secrets and apply timeouts.
 //!
 //! Where the work is done:
-//! - JSON calls (list, get, create, patch, tags, delete, deactivate,
-//!   reactivate, import, info/import, tasks) go through the SDK session and,
-//!   except three body-less actions (see `images.rs`), its generated
-//!   `openstack_sdk::api::image::v2` endpoints: they bring the catalog
-//!   endpoint, `Accept: application/json`, Glance's error `message`, and the
-//!   SDK's 401 → re-auth → retry-once.
-//! - Streamed bodies (`PUT /stage`, `PUT /file`) use reqwest directly with the
-//!   session's token and catalog endpoint, because the SDK's client has a total
-//!   request timeout (fatal for multi-GB bodies), its stage endpoint sends a
-//!   JSON body, and its streaming path reads an `AsyncRead` rather than a
-//!   `Stream` of `Bytes`. See `upload.rs`.
+//! - The SDK session authenticates (Keystone), re-authenticates, discovers the
+//!   versioned image endpoint, and builds the JSON requests (its generated
+//!   `openstack_sdk::api::image::v2` endpoints: paths, query, bodies), except
+//!   three body-less actions (see `images.rs`).
+//! - Every request is *sent* with our own reqwest client (`attempt` here,
+//!   `upload.rs` for streamed bodies): it follows redirects only within one
+//!   origin (reqwest keeps `X-Auth-Token` on a redirect to another host; the
+//!   SDK's client cannot be told otherwise), caps what it reads of an answer,
+//!   and has a per-call timeout for JSON calls and an idle watchdog instead of
+//!   a total timeout for multi-GB bodies.
+//! - Retries: `retry.rs` (classify + policy + run budget), used by every call;
+//!   writes whose fate can be unknown recover by re-reading (`images.rs`).
+//! - The apply lock: `lock.rs`.
 //!
-//! Files: `auth.rs` (clouds.yaml, session, token freshness, endpoint),
+//! Files: `auth.rs` (clouds.yaml, session, token freshness, endpoint, secrets),
 //! `observe.rs` (the one listing per run), `observed.rs` (plain data),
 //! `images.rs` (JSON calls), `upload.rs` (streamed bodies), `wait.rs`
 //! (polling until a condition holds), `error.rs`.
@@ -42,8 +44,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use openstack_sdk::AsyncOpenStack;
-use openstack_sdk::RestError;
-use openstack_sdk::api::{ApiError, QueryAsync, RestEndpoint, ignore, raw};
+use openstack_sdk::api::RestEndpoint;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 use serde_json::Value;
 
 pub use auth::{ConnectOptions, TOKEN_MARGIN};
@@ -69,9 +71,11 @@ pub struct GlanceClient {
     cloud: String,
     region: Option<String>,
     session: AsyncOpenStack,
-    /// For streamed bodies only (no total timeout); see `upload.rs`.
+    /// Sends every request (same-origin redirects only; see the module docs).
     transfer: reqwest::Client,
     transfer_idle_timeout: Duration,
+    /// Total time for one JSON call.
+    api_timeout: Duration,
     /// `auth_type: token` cannot re-authenticate.
     token_auth: bool,
     /// Single-flight for re-authentication.
@@ -108,6 +112,7 @@ impl GlanceClient {
             session,
             transfer,
             transfer_idle_timeout: opts.transfer_idle_timeout,
+            api_timeout: opts.api_timeout,
             token_auth,
             reauth_lock: tokio::sync::Mutex::new(()),
             secrets,
@@ -203,7 +208,11 @@ impl GlanceClient {
         }
     }
 
-    /// One request, counted.
+    /// One request, counted. Sent with our own HTTP client rather than the SDK's: the SDK's
+    /// client follows redirects to any host with `X-Auth-Token` on board (reqwest strips only
+    /// `Authorization`) and reads answers of any size. Ours follows redirects within one
+    /// origin, reads at most [`MAX_JSON`], and has the same per-call timeout. The SDK still
+    /// builds the requests (paths, query, bodies) and does authentication and discovery.
     async fn attempt<E>(
         &self,
         operation: &'static str,
@@ -214,26 +223,69 @@ impl GlanceClient {
     where
         E: RestEndpoint + Clone + Send + Sync,
     {
-        self.before_call().await?;
-        self.count_call();
-        let failed = |e| self.api_error(operation, image_id, e);
-        match answer {
-            Answer::Json => endpoint.query_async(&self.session).await.map_err(failed),
-            Answer::Empty => ignore(endpoint.clone())
-                .query_async(&self.session)
-                .await
-                .map(|()| Value::Null)
-                .map_err(failed),
-            Answer::Body => {
-                let rsp = raw(endpoint.clone())
-                    .query_async(&self.session)
-                    .await
-                    .map_err(failed)?;
-                serde_json::from_slice(rsp.body()).map_err(|e| Error::Response {
-                    operation,
-                    message: format!("invalid JSON: {e}"),
-                })
+        let invalid = |message: String| Error::InvalidRequest { message };
+        let body = endpoint
+            .body()
+            .map_err(|e| invalid(format!("request body: {e}")))?;
+        let mut reauthenticated = false;
+        loop {
+            self.before_call().await?;
+            let mut url = self
+                .image_endpoint()
+                .await?
+                .join(&endpoint.endpoint())
+                .map_err(|e| invalid(format!("request URL: {e}")))?;
+            endpoint.parameters().add_to_url(&mut url);
+            let mut headers = self.auth_headers()?;
+            headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+            if let Some(extra) = endpoint.request_headers() {
+                headers.extend(extra.clone());
             }
+            let mut request = self
+                .transfer
+                .request(endpoint.method(), url)
+                .headers(headers)
+                .timeout(self.api_timeout);
+            if let Some((mime, data)) = &body {
+                request = request.header(CONTENT_TYPE, *mime).body(data.clone());
+            }
+            self.count_call();
+            let transport = |source| Error::Transport {
+                operation,
+                image_id: image_id.map(str::to_owned),
+                source,
+            };
+            let rsp = request.send().await.map_err(transport)?;
+            let status = rsp.status();
+            let text = capped_body(rsp, MAX_JSON).await.map_err(transport)?;
+            // A token revoked before its expiry: log in again, once (as the SDK did).
+            if status == reqwest::StatusCode::UNAUTHORIZED && !reauthenticated && !self.token_auth {
+                reauthenticated = true;
+                self.reauthenticate().await?;
+                continue;
+            }
+            let Some(text) = text else {
+                return Err(Error::Response {
+                    operation,
+                    message: format!("the answer is larger than {} MiB", MAX_JSON >> 20),
+                });
+            };
+            if !status.is_success() {
+                let message = self.scrub(&message_of(&String::from_utf8_lossy(&text)));
+                let owned = image_id.map(str::to_owned);
+                return Err(http_error(operation, owned, status.as_u16(), message));
+            }
+            if matches!(answer, Answer::Empty) {
+                return Ok(Value::Null);
+            }
+            let mut value: Value = serde_json::from_slice(&text).map_err(|e| Error::Response {
+                operation,
+                message: format!("invalid JSON: {e}"),
+            })?;
+            if let (Answer::Json, Some(key)) = (answer, endpoint.response_key()) {
+                value = value[key.as_ref()].take();
+            }
+            return Ok(value);
         }
     }
 
@@ -246,39 +298,6 @@ impl GlanceClient {
     async fn before_call(&self) -> Result<(), Error> {
         self.ensure_fresh_token().await?;
         self.image_endpoint().await.map(|_| ())
-    }
-
-    /// Sorts an SDK error into our variants, keeping Glance's message.
-    fn api_error(
-        &self,
-        operation: &'static str,
-        image_id: Option<&str>,
-        err: ApiError<RestError>,
-    ) -> Error {
-        let image_id = image_id.map(str::to_owned);
-        let (status, message) = match err {
-            ApiError::OpenStack { status, msg, .. } => (status.as_u16(), message_of(&msg)),
-            ApiError::OpenStackService { status, data, .. } => (status.as_u16(), message_of(&data)),
-            ApiError::OpenStackUnrecognized { status, obj, .. } => {
-                (status.as_u16(), clean_message(&obj.to_string()))
-            }
-            ApiError::Client {
-                source: RestError::Communication { source },
-            } => {
-                return Error::Transport {
-                    operation,
-                    image_id,
-                    source,
-                };
-            }
-            other => {
-                return Error::Response {
-                    operation,
-                    message: self.scrub(&other.to_string()),
-                };
-            }
-        };
-        http_error(operation, image_id, status, self.scrub(&message))
     }
 
     /// Builds an SDK endpoint, turning builder errors into [`Error::InvalidRequest`].
@@ -326,6 +345,25 @@ fn message_of(text: &str) -> String {
             .map(str::to_owned)
     });
     clean_message(from_json.as_deref().unwrap_or(text))
+}
+
+/// The most of one JSON answer that is read: a listing page of 1,000 images with many
+/// properties is a few MiB.
+const MAX_JSON: usize = 32 << 20;
+
+/// The body of an answer, or `None` when it is longer than `cap` (reading stops there).
+pub(crate) async fn capped_body(
+    mut rsp: reqwest::Response,
+    cap: usize,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = rsp.chunk().await? {
+        if body.len() + chunk.len() > cap {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
 }
 
 impl fmt::Debug for GlanceClient {

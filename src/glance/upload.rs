@@ -33,7 +33,7 @@ use tokio::time::Instant;
 
 use super::error::BoxError;
 use super::images::check_path_segment;
-use super::{Error, GlanceClient, http_error, message_of};
+use super::{Error, GlanceClient, capped_body, http_error, message_of};
 
 impl GlanceClient {
     /// `PUT /v2/images/{id}/stage`: hands the data to Glance's staging area;
@@ -298,17 +298,12 @@ where
 /// at most this much of one (a misbehaving endpoint must not fill memory).
 const MAX_ANSWER: usize = 64 * 1024;
 
-/// The answer's body as text, cut at [`MAX_ANSWER`] bytes.
-async fn capped_text(mut rsp: reqwest::Response) -> Result<String, reqwest::Error> {
-    let mut body = Vec::new();
-    while let Some(chunk) = rsp.chunk().await? {
-        let room = MAX_ANSWER - body.len();
-        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if body.len() == MAX_ANSWER {
-            break;
-        }
-    }
-    Ok(String::from_utf8_lossy(&body).into_owned())
+/// The answer's body as text; an answer past [`MAX_ANSWER`] is not read on.
+async fn capped_text(rsp: reqwest::Response) -> Result<String, reqwest::Error> {
+    Ok(match capped_body(rsp, MAX_ANSWER).await? {
+        Some(body) => String::from_utf8_lossy(&body).into_owned(),
+        None => format!("(an answer of more than {} KiB)", MAX_ANSWER >> 10),
+    })
 }
 
 #[cfg(test)]
@@ -367,6 +362,9 @@ mod tests {
             }
         });
         let rsp = reqwest::get(url).await.unwrap();
-        assert_eq!(capped_text(rsp).await.unwrap().len(), MAX_ANSWER);
+        assert_eq!(
+            capped_text(rsp).await.unwrap(),
+            "(an answer of more than 64 KiB)"
+        );
     }
 }

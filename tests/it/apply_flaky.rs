@@ -206,3 +206,40 @@ async fn an_error_page_echoing_the_token_does_not_leak_it() {
     assert!(text.contains("x-auth-token: <redacted>"), "{text}");
     assert!(!text.contains(&token), "token leaked: {text}");
 }
+
+/// An image endpoint that redirects to another host never gets the token carried there: the
+/// client follows redirects only within one origin, and reports the redirect as an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_to_another_host_is_not_followed() {
+    // The "other host": counts the requests that reach it.
+    let elsewhere = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let other = format!("http://{}", elsewhere.local_addr().unwrap());
+    let reached = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counter = std::sync::Arc::clone(&reached);
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = elsewhere.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(socket);
+        }
+    });
+    let proxy = FaultProxy::start(glance_url().await, Faults::default());
+    let cloud = ProxiedCloud::register(proxy.url()).await;
+    let options = ConnectOptions {
+        cloud: Some("member".into()),
+        config_file: Some(cloud.clouds_yaml.clone()),
+        ..ConnectOptions::default()
+    };
+    let client = GlanceClient::connect(&options).await.unwrap();
+    proxy.set_faults(Faults {
+        redirect_to: Some(other),
+        ..Faults::default()
+    });
+    let error = client.list_images().await.unwrap_err();
+    assert_eq!(error.http_status(), Some(307), "{error}");
+    let error = client
+        .get_image("00000000-0000-0000-0000-000000000000")
+        .await
+        .unwrap_err();
+    assert_eq!(error.http_status(), Some(307), "{error}");
+    assert_eq!(reached.load(std::sync::atomic::Ordering::SeqCst), 0);
+}

@@ -58,6 +58,9 @@ pub(crate) struct Faults {
     /// Injected 503 pages quote the request's headers (token included), as some debugging
     /// error pages do: whatever the client prints of such a page must not show the token.
     pub(crate) echo_headers: bool,
+    /// Every request is answered `307 Temporary Redirect` to this base URL (plus the path):
+    /// a hijacked or misconfigured endpoint sending the client elsewhere.
+    pub(crate) redirect_to: Option<String>,
 }
 
 /// What happened to one request.
@@ -267,6 +270,17 @@ async fn handle(
 
     if let Some(token) = req.headers().get("x-auth-token") {
         *shared.token.lock().unwrap() = token.to_str().unwrap_or_default().to_owned();
+    }
+    if let Some(base) = &faults.redirect_to {
+        drain(req.into_body()).await;
+        record(Outcome::Forwarded(307));
+        let mut response = plain(StatusCode::TEMPORARY_REDIRECT, "text/plain", String::new());
+        let location = format!("{}{path}", base.trim_end_matches('/'));
+        response.headers_mut().insert(
+            header::LOCATION,
+            HeaderValue::from_str(&location).expect("a valid Location"),
+        );
+        return Ok(response);
     }
     if fault == Fault::Fail {
         let echoed: String = req
