@@ -290,3 +290,25 @@ fn an_unrepairable_definition_is_a_diagnostic_in_every_command() {
         assert!(!all.contains("panicked"), "{args:?}: {all}");
     }
 }
+
+/// `image-manager validate | head`: a reader that closed the pipe is not an error (exit 0,
+/// no `error:` line), in text and JSON output alike.
+#[test]
+fn a_closed_stdout_pipe_is_not_an_error() {
+    let fixtures = repo().join("../shared/fixtures/osism-catalog");
+    for output in ["text", "json"] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_image-manager"))
+            .args(["validate", "--output", output])
+            .arg(&fixtures)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close the reading end before the tool writes anything.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{output}: {stderr}");
+        assert!(!stderr.contains("error:"), "{output}: {stderr}");
+    }
+}
