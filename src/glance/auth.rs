@@ -1,57 +1,28 @@
-//! Connecting: clouds.yaml discovery, Keystone authentication, the Glance v2
-//! endpoint from the service catalog, and keeping the token fresh.
+//! Finding and reaching the cloud: clouds.yaml discovery (as python-openstacksdk does it), the
+//! HTTP client every Keystone and Glance request is sent with, and the secrets to scrub.
 //!
-//! Everything here is delegated to `openstack_sdk` where it serves, so that the
-//! same clouds.yaml that `openstack image list` uses works unchanged:
-//! clouds.yaml + secure.yaml (+ clouds-public.yaml profiles) from the current
-//! directory, `~/.config/openstack` and `/etc/openstack`; auth types
-//! `password`, `v3applicationcredential` and `token`; `region_name`,
-//! `interface`, `cacert`, `verify` (TLS verification stays on unless the
-//! cloud says `verify: false`).
+//! The same clouds.yaml that `openstack image list` uses works unchanged: clouds.yaml +
+//! secure.yaml (+ clouds-public.yaml profiles) from the current directory,
+//! `~/.config/openstack` and `/etc/openstack`, parsed by `openstack_sdk`; `region_name`,
+//! `interface`, `cacert`, `verify` (TLS verification stays on unless the cloud says
+//! `verify: false`). Logging in is `login.rs` (with `keystone.rs`).
 //!
-//! What we add on top of the SDK, and why:
-//! - `OS_CLIENT_CONFIG_FILE` (python-openstacksdk's variable; the Rust SDK only
-//!   knows `OS_CLIENT_CONFIG_PATH`): when set, that file *replaces* the
-//!   clouds.yaml search, as in python-openstacksdk.
-//! - The SDK's on-disk auth cache (`~/.osc/<hash>`, which also caches version
-//!   discovery) is disabled before the session reads it, with
-//!   `AsyncOpenStackBuilder::disable_auth_cache(true)` plus
-//!   `CloudConfig::auth_cache = Some(false)`: a CI job must never pick up a
-//!   token or an endpoint another run left behind, nor leave one behind.
-//!   (The SDK still creates an empty `~/.osc/` directory; nothing is written.)
-//! - Token freshness: before each request the token's expiry is checked; when
-//!   it is within [`TOKEN_MARGIN`] of expiring we re-authenticate with the
-//!   configured credentials (single-flight). Streamed uploads cannot be
-//!   replayed after a 401, so this check is what keeps them safe; JSON calls
-//!   additionally have the SDK's own 401 → re-auth → retry-once. A cloud with
-//!   `auth_type: token` cannot re-authenticate: its token's lifetime is final.
-//! - After any re-authentication the SDK forgets discovered endpoint versions
-//!   (it rebuilds its catalog from the new token), so [`GlanceClient::image_endpoint`]
-//!   re-runs version discovery whenever the endpoint it gets back is not v2.
+//! What we add on top of the SDK's configuration, and why:
+//! - `OS_CLIENT_CONFIG_FILE` (python-openstacksdk's variable; the Rust SDK only knows
+//!   `OS_CLIENT_CONFIG_PATH`): when set, that file *replaces* the clouds.yaml search, as in
+//!   python-openstacksdk.
+//! - No token or discovery result is ever cached on disk (the SDK's session, which had such a
+//!   cache, is not used): every run logs in afresh, and a CI job never picks up what another
+//!   run left behind.
 
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use chrono::TimeDelta;
-use openstack_sdk::AsyncOpenStack;
-use openstack_sdk::api::AsyncClient;
-use openstack_sdk::auth::AuthState;
-use openstack_sdk::auth::authtoken::AuthToken;
 use openstack_sdk::config::{CloudConfig, ConfigFile};
-use openstack_sdk::types::{ApiVersion, ServiceType};
-use reqwest::header::HeaderMap;
-use secrecy::ExposeSecret;
-use url::Url;
 
-use super::GlanceClient;
 use super::error::Error;
 use super::retry::RetryPolicy;
-
-/// Re-authenticate when the token expires within this margin, so that no
-/// request (in particular no streamed upload, which cannot be replayed) starts
-/// with a token about to expire.
-pub const TOKEN_MARGIN: Duration = Duration::from_secs(5 * 60);
 
 /// How to find and reach the cloud. `Default` gives the timeouts below and
 /// takes the cloud from `OS_CLOUD`.
@@ -177,47 +148,11 @@ fn load_config_files(explicit: Option<&Path>) -> Result<ConfigFile, Error> {
     builder.build().map_err(|e| config_err(&e))
 }
 
-/// Authenticates with Keystone. The on-disk auth cache is off before the
-/// session is created (see the module docs).
-pub(crate) async fn connect_session(
-    cloud: &ResolvedCloud,
-    opts: &ConnectOptions,
-    secrets: &Secrets,
-) -> Result<AsyncOpenStack, Error> {
-    link_auth_plugins();
-    let mut config = cloud.config.clone();
-    config.auth_cache = Some(false);
-    let session = AsyncOpenStack::builder(&config)
-        .disable_auth_cache(true)
-        .http_timeout(opts.api_timeout)
-        .http_connect_timeout(opts.connect_timeout)
-        .max_auth_retries(1)
-        .connect()
-        .await
-        .map_err(|e| Error::Auth {
-            cloud: cloud.name.clone(),
-            message: secrets.scrub(&e.to_string()),
-        })?;
-    Ok(session)
-}
-
-/// Keeps the application-credential auth plugin in the binary.
-///
-/// The SDK finds auth plugins through `inventory` registrations, which the
-/// linker drops for a plugin crate nothing refers to. openstack_sdk 0.22.8's
-/// build script is meant to generate such references but generates none from
-/// the published (normalized) Cargo.toml, so `auth_type:
-/// v3applicationcredential` failed with "not a supported type". `password`
-/// and `token` stay linked because the SDK's own code refers to them.
-fn link_auth_plugins() {
-    std::hint::black_box(&openstack_sdk_auth_applicationcredential::ANCHOR);
-}
-
-/// The reqwest client every Glance request is sent with: the same TLS settings
-/// as the SDK's client (`cacert`, `verify`), a connect timeout, and no total
-/// timeout (JSON calls set one per request; streamed bodies have an idle
-/// watchdog in `upload.rs` instead).
-pub(crate) fn transfer_client(
+/// The reqwest client every Keystone and Glance request is sent with: the cloud's TLS
+/// settings (`cacert`, `verify`), a connect timeout, redirects only within one origin, and no
+/// total timeout (JSON calls set one per request; streamed bodies have an idle watchdog in
+/// `upload.rs` instead).
+pub(crate) fn http_client(
     config: &CloudConfig,
     opts: &ConnectOptions,
 ) -> Result<reqwest::Client, Error> {
@@ -262,143 +197,10 @@ fn same_origin(attempt: reqwest::redirect::Attempt<'_>) -> reqwest::redirect::Ac
     }
 }
 
-impl GlanceClient {
-    /// The Glance v2 base URL (ends in `/`), from the service catalog plus
-    /// version discovery. Re-discovers when the SDK forgot the discovered
-    /// version (it does after every re-authentication), so a request never
-    /// goes to the unversioned catalog URL.
-    pub(crate) async fn image_endpoint(&self) -> Result<Url, Error> {
-        if let Some(url) = self.discovered_v2().await {
-            return Ok(url);
-        }
-        // Discovery reads the endpoint's version document: a read like any other, so a load
-        // balancer's 503 while Glance restarts is retried on the same schedule.
-        let mut failures = 0;
-        while let Err(e) = self
-            .session
-            .discover_service_endpoint(&ServiceType::Image)
-            .await
-        {
-            failures += 1;
-            let error = Error::Endpoint {
-                cloud: self.cloud.clone(),
-                message: self.scrub(&e.to_string()),
-            };
-            if !self.retrying.again_unclassified(&error, failures).await {
-                return Err(error);
-            }
-        }
-        self.discovered_v2().await.ok_or_else(|| Error::Endpoint {
-            cloud: self.cloud.clone(),
-            message: "the catalog's image endpoint does not offer the v2 API".into(),
-        })
-    }
-
-    async fn discovered_v2(&self) -> Option<Url> {
-        let ep = AsyncClient::get_service_endpoint(
-            &self.session,
-            &ServiceType::Image,
-            Some(&ApiVersion::new(2, 0)),
-        )
-        .await
-        .ok()?;
-        if ep.version().major != 2 {
-            return None;
-        }
-        let mut url = ep.url().clone();
-        if !url.path().ends_with('/') {
-            let path = format!("{}/", url.path());
-            url.set_path(&path);
-        }
-        Some(url)
-    }
-
-    /// Makes sure the token is valid for at least [`TOKEN_MARGIN`],
-    /// re-authenticating with the configured credentials otherwise. Cheap when
-    /// the token is fresh (an in-memory expiry check).
-    pub(crate) async fn ensure_fresh_token(&self) -> Result<(), Error> {
-        let margin = TimeDelta::from_std(TOKEN_MARGIN).unwrap_or(TimeDelta::zero());
-        if matches!(
-            self.session.get_auth_state(Some(margin)),
-            Some(AuthState::Valid)
-        ) {
-            return Ok(());
-        }
-        let _single_flight = self.reauth_lock.lock().await;
-        match self.session.get_auth_state(Some(margin)) {
-            Some(AuthState::Valid) => Ok(()),
-            // A plain token cannot be renewed; use it while it lasts.
-            Some(AuthState::AboutToExpire) if self.token_auth => Ok(()),
-            _ if self.token_auth => Err(Error::Auth {
-                cloud: self.cloud.clone(),
-                message: "the configured token has expired (auth_type token cannot \
-                          re-authenticate)"
-                    .into(),
-            }),
-            _ => self.reauthenticate_locked().await,
-        }
-    }
-
-    /// Forces a new Keystone token from the configured credentials, as happens
-    /// automatically before a token expires. Public so tests and long runs can
-    /// exercise the path; afterwards the image endpoint is rediscovered.
-    pub async fn reauthenticate(&self) -> Result<(), Error> {
-        let _single_flight = self.reauth_lock.lock().await;
-        self.reauthenticate_locked().await?;
-        self.image_endpoint().await.map(|_| ())
-    }
-
-    async fn reauthenticate_locked(&self) -> Result<(), Error> {
-        tracing::debug!(cloud = %self.cloud, "re-authenticating");
-        // Clearing the SDK's in-memory token store forces a login with the
-        // credentials; otherwise the SDK would exchange the old token for a
-        // new one, which Keystone gives the *old* expiry.
-        self.session.disable_auth_cache();
-        self.session
-            .authorize(None, false, true)
-            .await
-            .map_err(|e| Error::Auth {
-                cloud: self.cloud.clone(),
-                message: self.scrub(&e.to_string()),
-            })
-    }
-
-    /// Removes every configured secret and the token in use from a message we
-    /// did not write ourselves (a Glance or proxy error body may echo the
-    /// `X-Auth-Token` header or the request body).
-    pub(crate) fn scrub(&self, text: &str) -> String {
-        let token = self.session.get_auth_token();
-        let token = token.as_ref().map(|t| t.expose_secret());
-        scrub_all(text, self.secrets.0.iter().map(String::as_str).chain(token))
-    }
-
-    /// `X-Auth-Token` (marked sensitive, so reqwest never prints it) for the
-    /// requests we send ourselves.
-    /// The project the current token is scoped to (`None` for unscoped or system tokens).
-    pub fn project_id(&self) -> Option<String> {
-        self.session.get_auth_info()?.token.project?.id
-    }
-
-    pub(crate) fn auth_headers(&self) -> Result<HeaderMap, Error> {
-        let token = self.session.get_auth_token().ok_or_else(|| Error::Auth {
-            cloud: self.cloud.clone(),
-            message: "no token available".into(),
-        })?;
-        let mut headers = HeaderMap::new();
-        AuthToken::new(token, None)
-            .set_header(&mut headers)
-            .map_err(|e| Error::Auth {
-                cloud: self.cloud.clone(),
-                message: self.scrub(&e.to_string()),
-            })?;
-        Ok(headers)
-    }
-}
-
 /// The secret values of one cloud entry, kept only to scrub them out of error
 /// messages we did not write ourselves. Debug never shows them.
 #[derive(Clone, Default)]
-pub(crate) struct Secrets(Vec<String>);
+pub(crate) struct Secrets(pub(super) Vec<String>);
 
 impl Secrets {
     pub(crate) fn from_config(config: &CloudConfig) -> Self {

@@ -9,21 +9,24 @@
 //! gives us one place to count API calls, scrub secrets and apply timeouts.
 //!
 //! Where the work is done:
-//! - The SDK session authenticates (Keystone), re-authenticates, discovers the
-//!   versioned image endpoint, and builds the JSON requests (its generated
-//!   `openstack_sdk::api::image::v2` endpoints: paths, query, bodies), except
-//!   three body-less actions (see `images.rs`).
-//! - Every request is *sent* with our own reqwest client (`attempt` here,
+//! - `openstack_sdk` reads clouds.yaml and builds the JSON requests (its
+//!   generated `openstack_sdk::api::image::v2` endpoints: paths, query,
+//!   bodies), except three body-less actions (see `images.rs`). Its session is
+//!   not used: its internal HTTP client cannot be configured.
+//! - Every request, Keystone's included, is *sent* with our own reqwest client
+//!   (`login.rs` for the token and version discovery, `attempt` here,
 //!   `upload.rs` for streamed bodies): it follows redirects only within one
-//!   origin (reqwest keeps `X-Auth-Token` on a redirect to another host; the
-//!   SDK's client cannot be told otherwise), caps what it reads of an answer,
+//!   origin (reqwest keeps `X-Auth-Token` on a redirect to another host, and a
+//!   307/308 would resend a password body), caps what it reads of an answer,
 //!   and has a per-call timeout for JSON calls and an idle watchdog instead of
 //!   a total timeout for multi-GB bodies.
 //! - Retries: `retry.rs` (classify + policy + run budget), used by every call;
 //!   writes whose fate can be unknown recover by re-reading (`images.rs`).
 //! - The apply lock: `lock.rs`.
 //!
-//! Files: `auth.rs` (clouds.yaml, session, token freshness, endpoint, secrets),
+//! Files: `auth.rs` (clouds.yaml, the HTTP client, secrets), `keystone.rs` (token
+//! requests and answers, catalog, version discovery: pure), `login.rs` (logging in,
+//! token freshness, the endpoint),
 //! `observe.rs` (the one listing per run), `observed.rs` (plain data),
 //! `images.rs` (JSON calls), `upload.rs` (streamed bodies), `wait.rs`
 //! (polling until a condition holds), `error.rs`.
@@ -31,7 +34,9 @@
 mod auth;
 mod error;
 mod images;
+mod keystone;
 mod lock;
+mod login;
 mod observe;
 mod observed;
 mod patch;
@@ -41,17 +46,18 @@ mod wait;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use openstack_sdk::AsyncOpenStack;
 use openstack_sdk::api::RestEndpoint;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 use serde_json::Value;
 
-pub use auth::{ConnectOptions, TOKEN_MARGIN};
+pub use auth::ConnectOptions;
 pub use error::{BoxError, Error};
 pub use images::{ImageTask, ImportMethod, NewImage};
 pub use lock::{Held, Holder, LOCK_TAG, LockOptions};
+pub use login::TOKEN_MARGIN;
 pub use observed::{ImageStatus, ObservedImage, ObservedState, Visibility};
 pub use patch::PatchOp;
 pub use wait::{Condition, Readiness, conditions};
@@ -70,7 +76,12 @@ use openstack_sdk::api::image::v2 as image_api;
 pub struct GlanceClient {
     cloud: String,
     region: Option<String>,
-    session: AsyncOpenStack,
+    /// `interface` of the cloud entry (endpoint selection; `public` when absent).
+    interface: Option<String>,
+    /// The token request, credentials inside; sent again to log in again.
+    login: keystone::Login,
+    /// The current token and endpoint (`None` only while `connect` runs).
+    session: RwLock<Option<Arc<login::Session>>>,
     /// Sends every request (same-origin redirects only; see the module docs).
     transfer: reqwest::Client,
     transfer_idle_timeout: Duration,
@@ -97,19 +108,26 @@ enum Answer {
 }
 
 impl GlanceClient {
-    /// Reads clouds.yaml (see [`ConnectOptions`]), authenticates with Keystone
-    /// and discovers the Glance v2 endpoint. The SDK's on-disk auth cache is
-    /// disabled: every run authenticates afresh and writes no token to disk.
+    /// Reads clouds.yaml (see [`ConnectOptions`]), logs in to Keystone and
+    /// finds the Glance v2 endpoint. Nothing is cached on disk: every run logs
+    /// in afresh and writes no token anywhere.
     pub async fn connect(opts: &ConnectOptions) -> Result<GlanceClient, Error> {
         let cloud = auth::resolve_cloud(opts)?;
         let secrets = Secrets::from_config(&cloud.config);
-        let transfer = auth::transfer_client(&cloud.config, opts)?;
-        let session = auth::connect_session(&cloud, opts, &secrets).await?;
-        let token_auth = matches!(cloud.config.auth_type.as_deref(), Some("token" | "v3token"));
+        let transfer = auth::http_client(&cloud.config, opts)?;
+        let config_error = |message: String| Error::Auth {
+            cloud: cloud.name.clone(),
+            message,
+        };
+        let login = keystone::login(&cloud.config).map_err(config_error)?;
+        let token_auth =
+            keystone::auth_kind(&cloud.config).map_err(config_error)? == keystone::AuthKind::Token;
         let client = GlanceClient {
-            region: session.get_region_name(),
+            region: cloud.config.region_name.clone().filter(|r| !r.is_empty()),
+            interface: cloud.config.interface.clone().filter(|i| !i.is_empty()),
             cloud: cloud.name,
-            session,
+            login,
+            session: RwLock::new(None),
             transfer,
             transfer_idle_timeout: opts.transfer_idle_timeout,
             api_timeout: opts.api_timeout,
@@ -119,7 +137,7 @@ impl GlanceClient {
             api_calls: AtomicU64::new(0),
             retrying: Retrying::new(opts.retry.clone(), opts.retry_budget),
         };
-        client.image_endpoint().await?;
+        client.log_in().await?;
         Ok(client)
     }
 
@@ -136,7 +154,7 @@ impl GlanceClient {
 
     /// The number of Glance API requests sent so far (each page of a listing,
     /// each upload, each poll counts one; Keystone authentication and version
-    /// discovery do not count, nor does the SDK's internal retry after a 401).
+    /// discovery do not count).
     /// For tests and benchmarks of API-call budgets.
     pub fn api_calls(&self) -> u64 {
         self.api_calls.load(Ordering::Relaxed)
@@ -208,11 +226,9 @@ impl GlanceClient {
         }
     }
 
-    /// One request, counted. Sent with our own HTTP client rather than the SDK's: the SDK's
-    /// client follows redirects to any host with `X-Auth-Token` on board (reqwest strips only
-    /// `Authorization`) and reads answers of any size. Ours follows redirects within one
-    /// origin, reads at most [`MAX_JSON`], and has the same per-call timeout. The SDK still
-    /// builds the requests (paths, query, bodies) and does authentication and discovery.
+    /// One request, counted. Sent with our own HTTP client (see the module docs): redirects
+    /// within one origin, at most [`MAX_JSON`] read, a per-call timeout. The SDK only builds
+    /// the request (path, query, body).
     async fn attempt<E>(
         &self,
         operation: &'static str,
@@ -230,9 +246,9 @@ impl GlanceClient {
         let mut reauthenticated = false;
         loop {
             self.before_call().await?;
+            let seen = self.session()?;
             let mut url = self
-                .image_endpoint()
-                .await?
+                .image_endpoint()?
                 .join(&endpoint.endpoint())
                 .map_err(|e| invalid(format!("request URL: {e}")))?;
             endpoint.parameters().add_to_url(&mut url);
@@ -258,10 +274,10 @@ impl GlanceClient {
             let rsp = request.send().await.map_err(transport)?;
             let status = rsp.status();
             let text = capped_body(rsp, MAX_JSON).await.map_err(transport)?;
-            // A token revoked before its expiry: log in again, once (as the SDK did).
+            // A token revoked before its expiry: log in again, once.
             if status == reqwest::StatusCode::UNAUTHORIZED && !reauthenticated && !self.token_auth {
                 reauthenticated = true;
-                self.reauthenticate().await?;
+                self.log_in_again(&seen).await?;
                 continue;
             }
             let Some(text) = text else {
@@ -294,10 +310,9 @@ impl GlanceClient {
         &self.retrying
     }
 
-    /// Token freshness and a versioned endpoint before every request.
+    /// Token freshness before every request.
     async fn before_call(&self) -> Result<(), Error> {
-        self.ensure_fresh_token().await?;
-        self.image_endpoint().await.map(|_| ())
+        self.ensure_fresh_token().await
     }
 
     /// Builds an SDK endpoint, turning builder errors into [`Error::InvalidRequest`].

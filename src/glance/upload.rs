@@ -217,8 +217,7 @@ impl GlanceClient {
         check_path_segment("image id", id)?;
         self.ensure_fresh_token().await?;
         let url = self
-            .image_endpoint()
-            .await?
+            .image_endpoint()?
             .join(&format!("images/{id}/{target}"))
             .map_err(|e| Error::InvalidRequest {
                 message: format!("image data URL: {e}"),
