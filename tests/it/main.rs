@@ -39,5 +39,7 @@ mod apply_overlap;
 mod proxy;
 // `apply` and `plan` through the fault proxy: 503s and lost answers, retried and converged.
 mod apply_flaky;
+// Logging in to the sandbox Keystone through the fault proxy: retries, redirects, caps.
+mod keystone;
 // Hostile input: no secret in plan/validate/update output, size caps, safe writes, private CAs.
 mod security;
