@@ -213,11 +213,6 @@ impl Secrets {
                 .collect(),
         )
     }
-
-    /// Replaces every occurrence of every secret with `<redacted>`.
-    pub(crate) fn scrub(&self, text: &str) -> String {
-        scrub_all(text, self.0.iter().map(String::as_str))
-    }
 }
 
 /// Replaces each secret in `text` with `<redacted>`, in every form an error message may
@@ -280,7 +275,10 @@ mod tests {
     fn secrets_are_scrubbed_and_not_debug_printed() {
         let secrets = Secrets(vec!["hunter2".into()]);
         assert_eq!(
-            secrets.scrub("password hunter2 rejected"),
+            scrub_all(
+                "password hunter2 rejected",
+                secrets.0.iter().map(String::as_str)
+            ),
             "password <redacted> rejected"
         );
         assert!(!format!("{secrets:?}").contains("hunter2"));
@@ -290,7 +288,7 @@ mod tests {
     fn secrets_are_scrubbed_in_their_json_escaped_form_too() {
         let secrets = Secrets(vec![r#"hu"nt\er2"#.into(), "hunt".into()]);
         let body = serde_json::json!({"password": r#"hu"nt\er2"#, "other": "hunt"});
-        let scrubbed = secrets.scrub(&body.to_string());
+        let scrubbed = scrub_all(&body.to_string(), secrets.0.iter().map(String::as_str));
         assert_eq!(
             scrubbed,
             r#"{"other":"<redacted>","password":"<redacted>"}"#

@@ -120,25 +120,9 @@ impl GlanceClient {
             .get("x-subject-token")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = capped_body(rsp, keystone::MAX_TOKEN_ANSWER)
-            .await
-            .map_err(transport)?
-            .ok_or_else(|| Error::Response {
-                operation: OPERATION,
-                message: format!(
-                    "the answer is larger than {} MiB",
-                    keystone::MAX_TOKEN_ANSWER >> 20
-                ),
-            })?;
+        let body = read_capped(OPERATION, rsp, keystone::MAX_TOKEN_ANSWER).await?;
         if !status.is_success() {
-            return Err(Error::Api {
-                operation: OPERATION,
-                image_id: None,
-                status: status.as_u16(),
-                message: self
-                    .secrets
-                    .scrub(&message_of(&String::from_utf8_lossy(&body))),
-            });
+            return Err(self.api_error(OPERATION, status, &body));
         }
         keystone::token(subject.as_deref(), &body).map_err(|message| Error::Response {
             operation: OPERATION,
@@ -164,29 +148,31 @@ impl GlanceClient {
             .await
             .map_err(transport)?;
         let status = rsp.status();
-        let body = capped_body(rsp, keystone::MAX_VERSIONS_ANSWER)
-            .await
-            .map_err(transport)?
-            .ok_or_else(|| Error::Response {
-                operation: OPERATION,
-                message: format!(
-                    "the answer is larger than {} KiB",
-                    keystone::MAX_VERSIONS_ANSWER >> 10
-                ),
-            })?;
+        let body = read_capped(OPERATION, rsp, keystone::MAX_VERSIONS_ANSWER).await?;
         // Glance answers the unversioned root with 300 Multiple Choices.
         if !status.is_success() && status.as_u16() != 300 {
-            return Err(Error::Api {
-                operation: OPERATION,
-                image_id: None,
-                status: status.as_u16(),
-                message: self.scrub(&message_of(&String::from_utf8_lossy(&body))),
-            });
+            return Err(self.api_error(OPERATION, status, &body));
         }
         keystone::v2_from_versions(catalog_url, &body).map_err(|message| Error::Response {
             operation: OPERATION,
             message,
         })
+    }
+
+    /// A refusal on the login path, its message scrubbed of every secret (Keystone may quote
+    /// the request).
+    fn api_error(
+        &self,
+        operation: &'static str,
+        status: reqwest::StatusCode,
+        body: &[u8],
+    ) -> Error {
+        Error::Api {
+            operation,
+            image_id: None,
+            status: status.as_u16(),
+            message: self.scrub(&message_of(&String::from_utf8_lossy(body))),
+        }
     }
 
     /// A failed login as a person reads it: the (redacted) Keystone URL and what happened.
@@ -340,4 +326,29 @@ pub(crate) fn transport_cause(error: &reqwest::Error) -> String {
     } else {
         last
     }
+}
+
+/// The whole answer of a login-path call, or an error once it passes `cap` (reading stops
+/// there: an endless answer cannot fill memory).
+async fn read_capped(
+    operation: &'static str,
+    rsp: reqwest::Response,
+    cap: usize,
+) -> Result<Vec<u8>, Error> {
+    let too_large = || Error::Response {
+        operation,
+        message: if cap >= 1 << 20 {
+            format!("the answer is larger than {} MiB", cap >> 20)
+        } else {
+            format!("the answer is larger than {} KiB", cap >> 10)
+        },
+    };
+    capped_body(rsp, cap)
+        .await
+        .map_err(|source| Error::Transport {
+            operation,
+            image_id: None,
+            source,
+        })?
+        .ok_or_else(too_large)
 }
