@@ -347,7 +347,7 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
 proptest! {
     /// Keystone and Glance answers are outside data: no shape of them makes us panic.
     #[test]
-    fn answers_of_any_shape_never_panic(
+    fn prop_keystone_answers_of_any_shape_never_panic(
         value in json_value(),
         bytes in prop::collection::vec(any::<u8>(), 0..256),
         region in prop::option::of("R[12]"),
@@ -363,6 +363,61 @@ proptest! {
                 prop_assert_eq!(url.origin(), catalog.origin());
                 prop_assert!(url.path().ends_with('/'));
             }
+        }
+    }
+}
+
+/// Every JSON pointer of `value` (objects and arrays included), in document order.
+fn pointers(value: &serde_json::Value, at: String, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                let next = format!("{at}/{}", k.replace('~', "~0").replace('/', "~1"));
+                out.push(next.clone());
+                pointers(v, next, out);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                let next = format!("{at}/{i}");
+                out.push(next.clone());
+                pointers(v, next, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+proptest! {
+    /// A real-shaped token answer with up to four of its values replaced by arbitrary JSON (a
+    /// careless proxy, a Keystone of another version, a hostile endpoint): an answer or an
+    /// error, never a panic, and a chosen endpoint is always an absolute URL.
+    #[test]
+    fn prop_keystone_mutated_token_answers_never_panic(
+        mutations in prop::collection::vec((any::<prop::sample::Index>(), json_value()), 1..4),
+        interface in prop::option::of("public|internal|admin"),
+        region in prop::option::of("R[12]"),
+    ) {
+        let mut value: serde_json::Value = serde_json::from_slice(&answer(glance(json!([
+            {"interface": "public", "region_id": "R1", "region": "R1", "url": "http://g:9292"},
+            {"interface": "internal", "region_id": "R2", "url": "http://g2:9292/v2/"},
+        ]))))
+        .unwrap();
+        for (index, replacement) in mutations {
+            let mut all = Vec::new();
+            pointers(&value, String::new(), &mut all);
+            if all.is_empty() {
+                break;
+            }
+            if let Some(slot) = value.pointer_mut(&all[index.index(all.len())]) {
+                *slot = replacement;
+            }
+        }
+        let body = value.to_string();
+        if let Ok(t) = token(Some("t"), body.as_bytes())
+            && let Ok(url) = t.image_endpoint(interface.as_deref(), region.as_deref())
+        {
+            prop_assert!(url.has_host(), "{}", url);
         }
     }
 }
