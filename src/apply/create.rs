@@ -2,48 +2,44 @@
 //!
 //! One [`create`] call serves one catalog version for every cloud that lacks it: the bytes are
 //! downloaded ONCE and fanned out to each cloud's upload in the same pass
-//! ([`transfer::pipeline`]). Per cloud the way in is chosen from the catalog (`method`) or
-//! `--method`: glance-direct (stage, verify, import) when Glance offers it, else a classic
+//! ([`transfer::pipeline`]). Per cloud the way in is the one the plan resolved
+//! ([`DataPath`](crate::plan::DataPath)): glance-direct (stage, verify, import), a classic
 //! upload whose body fails before its last chunk when the digest is wrong, or web-download
 //! (Glance pulls; the tool reads the image back and verifies it).
 //!
 //! Every new image starts private, hidden, unprotected, under a staging name, with all its
 //! metadata and the [`UNVERIFIED`] marker. The marker is removed only after both the upstream
 //! digest and Glance's own `os_hash_value` matched; the final name and visibility come later
-//! (the executor's publish step, after older versions moved aside). An image that fails any
+//! (the plan's publish step, after older versions moved aside). An image that fails any
 //! check is deleted: Glance poisons failed uploads, so nothing is ever retried in place.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::join_all;
-use tokio::sync::OnceCell;
-
 use super::error::{Error, chain};
 use super::hooks::Hooks;
 use super::report::Transfer;
 use super::verify::{check_stored, landed, read_back};
 use crate::catalog::checksums::Algorithm;
-use crate::catalog::{Compression, Method};
 use crate::desired::DesiredImage;
 use crate::desired::properties::{BUILD_DATE, UNVERIFIED};
 use crate::glance::{
     self, GlanceClient, ImportMethod, NewImage, ObservedImage, PatchOp, Visibility, conditions,
 };
+use crate::plan::Way;
 use crate::transfer;
 use crate::transfer::checksum::Resolver;
 use crate::transfer::decompress::decompress;
 use crate::transfer::fetch::Fetcher;
 use crate::transfer::hash::Digests;
 use crate::transfer::pipeline::{self, Expected, Fanout, Verified};
+use futures::future::join_all;
 
 /// What every create of one run shares.
 pub(super) struct Context {
     pub fetcher: Fetcher,
     pub resolver: Resolver,
-    /// `--method`; `None`: each version's catalog `method`.
-    pub method: Option<Method>,
     /// Bound on an import (or an upload's activation) after the bytes are in.
     pub import_timeout: Duration,
     pub hooks: Arc<dyn Hooks>,
@@ -55,10 +51,10 @@ pub(super) struct Destination {
     /// The executor's index of this cloud; handed back with the result.
     pub index: usize,
     pub client: Arc<GlanceClient>,
+    /// The way in the plan resolved for this cloud.
+    pub way: Way,
     /// The cloud's `os_hash_algo`, computed in the same pass to compare with `os_hash_value`.
     pub hash_algo: Algorithm,
-    /// `GET /v2/info/import`, asked once per cloud and run.
-    pub import_methods: Arc<OnceCell<Vec<String>>>,
 }
 
 /// A verified image, not yet published.
@@ -74,24 +70,6 @@ pub(super) struct Failed {
     pub id: Option<String>,
     pub error: Error,
     pub transfer: Option<Transfer>,
-}
-
-/// How the bytes get into one cloud.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Way {
-    Stage,
-    Put,
-    WebDownload,
-}
-
-impl Way {
-    fn name(self) -> &'static str {
-        match self {
-            Way::Stage => "glance-direct",
-            Way::Put => "upload",
-            Way::WebDownload => "web-download",
-        }
-    }
 }
 
 /// Uploads of one version into one cloud started over in a new image after Glance failed
@@ -146,60 +124,22 @@ async fn create_once(
     image: &DesiredImage,
     destinations: Vec<Destination>,
 ) -> Vec<(usize, Result<Uploaded, Failed>)> {
-    let mut results = Vec::new();
-    let mut streamed = Vec::new();
-    let mut pulled = Vec::new();
-    for destination in destinations {
-        match way(ctx, image, &destination).await {
-            Ok(Way::WebDownload) => pulled.push(destination),
-            Ok(way) => streamed.push((destination, way)),
-            Err(error) => results.push((destination.index, Err(failed(None, error)))),
-        }
-    }
+    let (streamed, pulled): (Vec<_>, Vec<_>) =
+        destinations.into_iter().partition(|d| d.way.streams());
     let pulls = join_all(
         pulled
             .into_iter()
             .map(|d| async move { (d.index, web_download(ctx, image, &d).await) }),
     );
     let (streamed, pulled) = tokio::join!(stream(ctx, image, streamed), pulls);
-    results.extend(streamed);
-    results.extend(pulled);
-    results
-}
-
-/// The way in for one cloud: `--method`, else the catalog's, where `auto` prefers glance-direct.
-async fn way(ctx: &Context, image: &DesiredImage, to: &Destination) -> Result<Way, Error> {
-    let compressed = !matches!(image.source.compression, None | Some(Compression::None));
-    let way = match ctx.method.unwrap_or(image.source.method) {
-        Method::GlanceDirect => Way::Stage,
-        Method::Upload => Way::Put,
-        Method::WebDownload => Way::WebDownload,
-        Method::Auto => {
-            let methods = to
-                .import_methods
-                .get_or_try_init(|| to.client.import_methods())
-                .await?;
-            if methods.iter().any(|m| m == "glance-direct") {
-                Way::Stage
-            } else {
-                Way::Put
-            }
-        }
-    };
-    if way == Way::WebDownload && compressed {
-        return Err(Error::Unsupported(
-            "web-download cannot decompress the upstream file; use glance-direct or \
-                    upload for compressed images",
-        ));
-    }
-    Ok(way)
+    streamed.into_iter().chain(pulled).collect()
 }
 
 /// Downloads once and streams to every destination that takes the bytes from us.
 async fn stream(
     ctx: &Context,
     image: &DesiredImage,
-    destinations: Vec<(Destination, Way)>,
+    destinations: Vec<Destination>,
 ) -> Vec<(usize, Result<Uploaded, Failed>)> {
     if destinations.is_empty() {
         return Vec::new();
@@ -210,7 +150,7 @@ async fn stream(
             let error = Arc::new(error);
             return destinations
                 .into_iter()
-                .map(|(d, _)| {
+                .map(|d| {
                     (
                         d.index,
                         Err(failed(None, Error::Shared(Arc::clone(&error)))),
@@ -221,9 +161,9 @@ async fn stream(
     };
     let mut results = Vec::new();
     let mut live = Vec::new();
-    for (destination, way) in destinations {
+    for destination in destinations {
         match create_image(&destination.client, image).await {
-            Ok(id) => live.push((destination, way, id)),
+            Ok(id) => live.push((destination, id)),
             Err(error) => results.push((destination.index, Err(failed(None, error.into())))),
         }
     }
@@ -234,7 +174,7 @@ async fn stream(
         Ok(download) => download,
         Err(error) => {
             let error = Arc::new(Error::from(error));
-            for (destination, _, id) in live {
+            for (destination, id) in live {
                 discard(&destination.client, &id).await;
                 results.push((
                     destination.index,
@@ -245,7 +185,7 @@ async fn stream(
         }
     };
     let built = build_date(image, download.last_modified());
-    let clouds: Vec<&str> = live.iter().map(|(d, ..)| d.client.cloud()).collect();
+    let clouds: Vec<&str> = live.iter().map(|(d, _)| d.client.cloud()).collect();
     let progress = ctx.hooks.transfer_started(
         &format!("{} → {}", image.name, clouds.join(", ")),
         download.length(),
@@ -253,11 +193,11 @@ async fn stream(
     let mut fanout = Fanout::new();
     let uploads: Vec<_> = live
         .iter()
-        .map(|(destination, way, id)| {
+        .map(|(destination, id)| {
             let body = fanout.add();
-            let (client, id, way) = (Arc::clone(&destination.client), id.clone(), *way);
+            let (client, id, way) = (Arc::clone(&destination.client), id.clone(), destination.way);
             tokio::spawn(async move {
-                if way == Way::Stage {
+                if way == Way::GlanceDirect {
                     client.stage(&id, body).await
                 } else {
                     client.upload(&id, body).await
@@ -265,7 +205,7 @@ async fn stream(
             })
         })
         .collect();
-    let algorithms: Vec<Algorithm> = live.iter().map(|(d, ..)| d.hash_algo).collect();
+    let algorithms: Vec<Algorithm> = live.iter().map(|(d, _)| d.hash_algo).collect();
     let bytes = decompress(download, image.source.compression);
     let verified = pipeline::run(bytes, &expected, &algorithms, fanout, &|n| {
         progress.advance(n)
@@ -276,7 +216,7 @@ async fn stream(
     let finishing = live
         .into_iter()
         .zip(uploads)
-        .map(|((destination, way, id), upload)| {
+        .map(|((destination, id), upload)| {
             let (verified, built) = (&verified, built.as_deref());
             async move {
                 let sent = upload.await.unwrap_or_else(|e| {
@@ -284,10 +224,10 @@ async fn stream(
                         message: e.to_string(),
                     })
                 });
-                let result = finish(ctx, &destination, way, &id, verified, sent, built).await;
+                let result = finish(ctx, &destination, &id, verified, sent, built).await;
                 (
                     destination.index,
-                    settle(&destination.client, id, way, verified, result).await,
+                    settle(&destination, id, verified, result).await,
                 )
             }
         });
@@ -300,7 +240,6 @@ async fn stream(
 async fn finish(
     ctx: &Context,
     to: &Destination,
-    way: Way,
     id: &str,
     verified: &Result<Verified, transfer::Error>,
     sent: Result<u64, glance::Error>,
@@ -314,14 +253,14 @@ async fn finish(
         }
         // The whole body went out and the answer was lost: did Glance take it?
         (Ok(verified), Err(error @ glance::Error::Transport { .. })) => {
-            if !landed(&to.client, id, way, verified.digests.bytes).await {
+            if !landed(&to.client, id, to.way, verified.digests.bytes).await {
                 return Err(error.into());
             }
             verified
         }
         (_, Err(error)) => return Err(error.into()),
     };
-    if way == Way::Stage {
+    if to.way == Way::GlanceDirect {
         to.client.import(id, &ImportMethod::GlanceDirect).await?;
     }
     let active = activated(ctx, &to.client, id).await?;
@@ -331,14 +270,14 @@ async fn finish(
 
 /// Keeps a verified image, or deletes a failed one and reports why.
 async fn settle(
-    client: &GlanceClient,
+    to: &Destination,
     id: String,
-    way: Way,
     verified: &Result<Verified, transfer::Error>,
     result: Result<(), Error>,
 ) -> Result<Uploaded, Failed> {
+    let client = &to.client;
     let transfer = verified.as_ref().ok().map(|v| Transfer {
-        method: way.name().to_owned(),
+        method: to.way.as_str().to_owned(),
         bytes: v.digests.bytes,
         digests: digest_map(&v.digests),
     });
@@ -392,7 +331,7 @@ async fn web_download(
         Ok(verified) => Ok(Uploaded {
             id,
             transfer: Transfer {
-                method: Way::WebDownload.name().into(),
+                method: Way::WebDownload.as_str().into(),
                 bytes: verified.digests.bytes,
                 digests: digest_map(&verified.digests),
             },

@@ -23,9 +23,6 @@ pub enum Error {
     /// `os_hash_value` disagrees with the verified bytes or cannot be checked.
     #[error("{0}")]
     Verify(String),
-    /// The chosen way in cannot take this image.
-    #[error("{0}")]
-    Unsupported(&'static str),
     /// One failure reported for every cloud of a fan-out (the upstream's, not a cloud's).
     #[error(transparent)]
     Shared(std::sync::Arc<Error>),

@@ -14,15 +14,15 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::task::{Id, JoinSet};
 
-use super::create::{self, Context, Destination, Uploaded};
+use super::create::{self, Context, Destination};
 use super::error::chain;
 use super::report::{CloudReport, Entry, FORMAT_VERSION, Outcome, Report, Transfer};
 use super::{Hooks, Options, Target, steps};
 use crate::desired::{DesiredImage, Identity};
-use crate::glance::GlanceClient;
+use crate::plan::DataPath;
 use crate::plan::{Action, Phase, Step};
 use crate::transfer::checksum::Resolver;
 use crate::transfer::fetch::Fetcher;
@@ -44,8 +44,6 @@ struct Done {
     outcome: Outcome,
     image_id: Option<String>,
     transfer: Option<Transfer>,
-    /// A create's verified image, to be published in the publish phase.
-    uploaded: Option<Uploaded>,
     duration: Duration,
 }
 
@@ -58,19 +56,16 @@ pub(super) async fn run(
     let ctx = Arc::new(Context {
         resolver: Resolver::new(fetcher.clone()),
         fetcher,
-        method: options.method,
         import_timeout: options.import_timeout,
         hooks: Arc::clone(&hooks),
     });
     let mut run = Run {
-        import_methods: targets.iter().map(|_| Arc::default()).collect(),
         entries: targets
             .iter()
             .map(|t| vec![None; t.plan.steps.len()])
             .collect(),
-        elapsed: HashMap::new(),
-        uploaded: BTreeMap::new(),
-        failed: HashSet::new(),
+        created: HashMap::new(),
+        failed: plan_errors(&targets),
         semaphore: Arc::new(Semaphore::new(options.parallel.max(1))),
         targets,
         ctx,
@@ -87,15 +82,29 @@ struct Run {
     ctx: Arc<Context>,
     hooks: Arc<dyn Hooks>,
     semaphore: Arc<Semaphore>,
-    import_methods: Vec<Arc<OnceCell<Vec<String>>>>,
     /// Final entries, by target and step.
     entries: Vec<Vec<Option<Entry>>>,
-    /// Time already spent on a create (upload) before its publish.
-    elapsed: HashMap<Key, Duration>,
-    /// Verified, not yet published images.
-    uploaded: BTreeMap<Key, Uploaded>,
-    /// (target, definition) pairs with a failed step.
+    /// The images this run's creates made and verified, by (target, identity): what their
+    /// publish steps act on.
+    created: HashMap<(usize, Identity), String>,
+    /// (target, definition) pairs with a failed step, or a version the plan could not serve.
     failed: HashSet<(usize, String)>,
+}
+
+/// Definitions whose plan has an error count as failed from the start: their later steps
+/// are skipped like those after a failed step (the planner already left out the rest).
+fn plan_errors(targets: &[Target]) -> HashSet<(usize, String)> {
+    targets
+        .iter()
+        .enumerate()
+        .flat_map(|(t, target)| {
+            target
+                .plan
+                .errors
+                .iter()
+                .map(move |e| (t, e.identity.definition.clone()))
+        })
+        .collect()
 }
 
 impl Run {
@@ -110,18 +119,52 @@ impl Run {
                     continue;
                 }
                 if let Some(reason) = self.blocked(t, step) {
-                    self.skip((t, s), reason);
+                    let staged = step.identity.as_ref().and_then(|identity| {
+                        matches!(step.action, Action::Publish { .. })
+                            .then(|| self.created.get(&(t, identity.clone())))
+                            .flatten()
+                    });
+                    let (reason, id) = match staged {
+                        Some(id) => (
+                            format!(
+                                "{reason}; the verified image {id} stays hidden under its \
+                                 staging name"
+                            ),
+                            Some(id.clone()),
+                        ),
+                        None => (reason, None),
+                    };
+                    self.finish(
+                        (t, s),
+                        Outcome::Skipped { reason },
+                        id,
+                        None,
+                        Duration::ZERO,
+                    );
                     continue;
                 }
                 match &step.action {
-                    Action::Create { image } => {
+                    Action::Create { image, .. } => {
                         creates
                             .entry(image.identity.clone())
                             .or_default()
                             .push((t, s));
                     }
+                    Action::Publish { .. } => {
+                        let staged = step
+                            .identity
+                            .as_ref()
+                            .and_then(|identity| self.created.get(&(t, identity.clone())));
+                        let Some(id) = staged.cloned() else {
+                            // Only when the create is missing from the plan: a bug, not Glance.
+                            self.skip((t, s), "no image of this run to publish".into());
+                            continue;
+                        };
+                        let handle = tasks.spawn(self.plain((t, s), Some(id), step.action.clone()));
+                        keys.insert(handle.id(), vec![(t, s)]);
+                    }
                     action => {
-                        let handle = tasks.spawn(self.plain((t, s), action.clone()));
+                        let handle = tasks.spawn(self.plain((t, s), None, action.clone()));
                         keys.insert(handle.id(), vec![(t, s)]);
                     }
                 }
@@ -130,28 +173,6 @@ impl Run {
         for group in creates.into_values() {
             let handle = tasks.spawn(self.create(&group));
             keys.insert(handle.id(), group);
-        }
-        if phase == Phase::Publish {
-            for (key, uploaded) in std::mem::take(&mut self.uploaded) {
-                let step = &self.targets[key.0].plan.steps[key.1];
-                if let Some(reason) = self.blocked(key.0, step) {
-                    self.elapsed.remove(&key);
-                    let reason = format!(
-                        "{reason}; the verified image {} stays hidden under its staging name",
-                        uploaded.id
-                    );
-                    self.finish(
-                        key,
-                        Outcome::Skipped { reason },
-                        Some(uploaded.id),
-                        Some(uploaded.transfer),
-                        Duration::ZERO,
-                    );
-                    continue;
-                }
-                let handle = tasks.spawn(self.publish(key, uploaded));
-                keys.insert(handle.id(), vec![key]);
-            }
         }
         while let Some(joined) = tasks.join_next_with_id().await {
             match joined {
@@ -176,19 +197,24 @@ impl Run {
             .then(|| format!("an earlier step of `{definition}` failed in this cloud"))
     }
 
-    fn plain(&self, key: Key, action: Action) -> impl Future<Output = Vec<Done>> + use<> {
+    /// A step of one call or patch; `created`: the image a publish step acts on.
+    fn plain(
+        &self,
+        key: Key,
+        created: Option<String>,
+        action: Action,
+    ) -> impl Future<Output = Vec<Done>> + use<> {
         let client = Arc::clone(&self.targets[key.0].client);
         let semaphore = Arc::clone(&self.semaphore);
         async move {
             let _permit = semaphore.acquire_owned().await;
             let started = Instant::now();
-            let outcome = steps::run(&client, &action).await;
+            let outcome = steps::run(&client, &action, created.as_deref()).await;
             vec![Done {
                 key,
                 outcome,
-                image_id: action.image_id().map(str::to_owned),
+                image_id: created.or_else(|| action.image_id().map(str::to_owned)),
                 transfer: None,
-                uploaded: None,
                 duration: started.elapsed(),
             }]
         }
@@ -200,12 +226,12 @@ impl Run {
         let destinations: Vec<(Key, Destination)> = group
             .iter()
             .map(|&key| {
-                let target = &self.targets[key.0];
+                let path = self.path(key);
                 let destination = Destination {
                     index: key.0,
-                    client: Arc::clone(&target.client),
-                    hash_algo: target.hash_algo,
-                    import_methods: Arc::clone(&self.import_methods[key.0]),
+                    client: Arc::clone(&self.targets[key.0].client),
+                    way: path.method,
+                    hash_algo: path.hash_algo,
                 };
                 (key, destination)
             })
@@ -226,9 +252,8 @@ impl Run {
                         Ok(uploaded) => Done {
                             key,
                             outcome: Outcome::Done,
-                            image_id: Some(uploaded.id.clone()),
-                            transfer: None,
-                            uploaded: Some(uploaded),
+                            image_id: Some(uploaded.id),
+                            transfer: Some(uploaded.transfer),
                             duration,
                         },
                         Err(failed) => Done {
@@ -238,7 +263,6 @@ impl Run {
                             },
                             image_id: failed.id,
                             transfer: failed.transfer,
-                            uploaded: None,
                             duration,
                         },
                     }
@@ -247,46 +271,34 @@ impl Run {
         }
     }
 
-    fn publish(&self, key: Key, uploaded: Uploaded) -> impl Future<Output = Vec<Done>> + use<> {
-        let client: Arc<GlanceClient> = Arc::clone(&self.targets[key.0].client);
-        let image = self.desired(key).clone();
-        let semaphore = Arc::clone(&self.semaphore);
-        async move {
-            let _permit = semaphore.acquire_owned().await;
-            let started = Instant::now();
-            let outcome = steps::publish(&client, &uploaded.id, &image).await;
-            vec![Done {
-                key,
-                outcome,
-                image_id: Some(uploaded.id),
-                transfer: Some(uploaded.transfer),
-                uploaded: None,
-                duration: started.elapsed(),
-            }]
+    fn desired(&self, key: Key) -> &DesiredImage {
+        match &self.targets[key.0].plan.steps[key.1].action {
+            Action::Create { image, .. } => image,
+            _ => unreachable!("only creates are uploaded"),
         }
     }
 
-    fn desired(&self, key: Key) -> &DesiredImage {
+    fn path(&self, key: Key) -> &DataPath {
         match &self.targets[key.0].plan.steps[key.1].action {
-            Action::Create { image } => image,
+            Action::Create { path, .. } => path,
             _ => unreachable!("only creates are uploaded"),
         }
     }
 
     fn record(&mut self, done: Done) {
-        if let Some(uploaded) = done.uploaded {
-            // Uploaded and verified: the entry is final once the image is published.
-            self.elapsed.insert(done.key, done.duration);
-            self.uploaded.insert(done.key, uploaded);
-            return;
+        let step = &self.targets[done.key.0].plan.steps[done.key.1];
+        if let (Action::Create { image, .. }, Outcome::Done, Some(id)) =
+            (&step.action, &done.outcome, &done.image_id)
+        {
+            self.created
+                .insert((done.key.0, image.identity.clone()), id.clone());
         }
-        let duration = done.duration + self.elapsed.remove(&done.key).unwrap_or_default();
         self.finish(
             done.key,
             done.outcome,
             done.image_id,
             done.transfer,
-            duration,
+            done.duration,
         );
     }
 
@@ -334,6 +346,7 @@ impl Run {
                 api_calls: target.client.api_calls(),
                 retries: target.client.retrying().retries(),
                 recreated_uploads: target.client.retrying().recreated(),
+                errors: target.plan.errors.clone(),
                 entries: entries
                     .into_iter()
                     .zip(&target.plan.steps)
@@ -351,7 +364,8 @@ impl Run {
 /// The report's action word and the image name a step is about.
 fn describe(action: &Action) -> (&'static str, &str) {
     match action {
-        Action::Create { image } => ("create", &image.name),
+        Action::Create { image, .. } => ("create", &image.name),
+        Action::Publish { name, .. } => ("publish", name),
         Action::Update { name, .. } => ("update", name),
         Action::Deactivate { name, .. } => ("deactivate", name),
         Action::Reactivate { name, .. } => ("reactivate", name),

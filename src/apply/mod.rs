@@ -23,9 +23,7 @@ use std::time::Duration;
 pub use hooks::{Hooks, NoHooks, TransferProgress};
 pub use report::{CloudReport, Entry, Outcome, Report, Transfer};
 
-use crate::catalog::Method;
-use crate::catalog::checksums::Algorithm;
-use crate::glance::{GlanceClient, ObservedState};
+use crate::glance::GlanceClient;
 use crate::plan::Plan;
 use crate::transfer::fetch::FetchOptions;
 
@@ -33,9 +31,6 @@ use crate::transfer::fetch::FetchOptions;
 pub struct Target {
     pub client: Arc<GlanceClient>,
     pub plan: Plan,
-    /// The cloud's `os_hash_algo`, computed while streaming so `os_hash_value` can be compared
-    /// without reading the image back ([`hash_algorithm`]).
-    pub hash_algo: Algorithm,
 }
 
 /// How to apply (operator choices, not catalog content).
@@ -43,8 +38,6 @@ pub struct Target {
 pub struct Options {
     /// Steps (and transfers) running at once, across clouds (`--parallel`).
     pub parallel: usize,
-    /// `--method` for every new image; `None`: each version's catalog `method`.
-    pub method: Option<Method>,
     /// Bound on an import (or an upload's activation) once the bytes are in.
     pub import_timeout: Duration,
     pub fetch: FetchOptions,
@@ -54,7 +47,6 @@ impl Default for Options {
     fn default() -> Options {
         Options {
             parallel: 4,
-            method: None,
             import_timeout: Duration::from_secs(30 * 60),
             fetch: FetchOptions::default(),
         }
@@ -70,19 +62,4 @@ pub async fn apply(
     hooks: Arc<dyn Hooks>,
 ) -> Result<Report, crate::transfer::Error> {
     executor::run(targets, options, hooks).await
-}
-
-/// The algorithm a cloud hashes with, guessed from the images it holds (Glance's
-/// `hashing_algorithm`, sha512 unless an operator changed it).
-pub fn hash_algorithm(observed: &ObservedState) -> Algorithm {
-    let mut counts = std::collections::BTreeMap::new();
-    for image in &observed.images {
-        if let Some(algorithm) = image.os_hash_algo.as_deref().and_then(Algorithm::from_name) {
-            *counts.entry(algorithm).or_insert(0usize) += 1;
-        }
-    }
-    counts
-        .into_iter()
-        .max_by_key(|(_, n)| *n)
-        .map_or(Algorithm::Sha512, |(algorithm, _)| algorithm)
 }

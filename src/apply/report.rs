@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::desired::Identity;
-use crate::plan::Phase;
+use crate::plan::{Phase, Unplannable};
 
 /// The JSON report's schema version; bumped on incompatible changes.
 pub const FORMAT_VERSION: &str = "1";
@@ -33,22 +33,24 @@ pub struct CloudReport {
     /// Uploads deleted and started again in a new image after Glance failed transiently.
     pub recreated_uploads: u64,
     pub entries: Vec<Entry>,
+    /// Catalog versions the plan could not serve (nothing was tried for them); each fails
+    /// the run like a failed step.
+    pub errors: Vec<Unplannable>,
 }
 
 /// One planned step and how it ended.
 #[derive(Clone, Debug, Serialize)]
 pub struct Entry {
     pub phase: Phase,
-    /// `create`, `update`, `deactivate`, `reactivate` or `delete`.
+    /// `create`, `publish`, `update`, `deactivate`, `reactivate` or `delete`.
     pub action: &'static str,
     pub identity: Option<Identity>,
-    /// The Glance image (for a create: the new image, once it exists).
+    /// The Glance image (for a create and its publish: the new image, once it exists).
     pub image_id: Option<String>,
     /// The image's name as planned (for a create: its final name).
     pub name: String,
     pub outcome: Outcome,
-    /// Wall time the step took, in milliseconds (for a create: upload, verification and
-    /// publication together).
+    /// Wall time the step took, in milliseconds (for a create: upload and verification).
     #[serde(serialize_with = "millis")]
     pub duration: Duration,
     /// For creates: what was transferred and how it was verified.
@@ -92,9 +94,10 @@ pub struct Transfer {
 }
 
 impl Report {
-    /// Steps that failed, across clouds.
+    /// Steps that failed and versions the plans could not serve, across clouds.
     pub fn failed(&self) -> usize {
-        self.count(|o| matches!(o, Outcome::Failed { .. }))
+        let unplannable: usize = self.clouds.iter().map(|c| c.errors.len()).sum();
+        self.count(|o| matches!(o, Outcome::Failed { .. })) + unplannable
     }
 
     /// Steps done.

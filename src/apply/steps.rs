@@ -3,15 +3,19 @@
 
 use super::error::chain;
 use super::report::Outcome;
-use crate::catalog::Status;
-use crate::desired::DesiredImage;
 use crate::glance::{self, GlanceClient, PatchOp, Visibility};
 use crate::plan::{Action, Change};
 
-/// Runs a plain (non-create) action.
-pub(super) async fn run(client: &GlanceClient, action: &Action) -> Outcome {
+/// Runs a plain (non-create) action; `created`: the image this run made, for a publish.
+pub(super) async fn run(client: &GlanceClient, action: &Action, created: Option<&str>) -> Outcome {
     let result = match action {
         Action::Create { .. } => unreachable!("creates go through apply::create"),
+        Action::Publish { .. } => match created {
+            Some(id) => publish(client, id, action).await,
+            None => Err(glance::Error::InvalidRequest {
+                message: "internal error: no image of this run to publish".into(),
+            }),
+        },
         Action::Update { id, changes, .. } => {
             client.patch_image(id, &patch_ops(changes)).await.map(drop)
         }
@@ -28,21 +32,31 @@ pub(super) async fn run(client: &GlanceClient, action: &Action) -> Outcome {
 }
 
 /// Gives an image this run created and verified its final name, visibility, `os_hidden` and
-/// protection in one patch, then deactivates it when the catalog wants it deactivated.
-pub(super) async fn publish(client: &GlanceClient, id: &str, image: &DesiredImage) -> Outcome {
+/// protection in one patch, then deactivates it when the plan says so.
+async fn publish(client: &GlanceClient, id: &str, action: &Action) -> Result<(), glance::Error> {
+    let Action::Publish {
+        name,
+        visibility,
+        hidden,
+        protected,
+        deactivate,
+    } = action
+    else {
+        unreachable!("only publish steps are published")
+    };
     let mut ops = vec![
-        PatchOp::set_name(&image.name),
-        PatchOp::set_visibility(&Visibility::from(image.visibility.as_str())),
-        PatchOp::set_hidden(image.hidden),
+        PatchOp::set_name(name),
+        PatchOp::set_visibility(&Visibility::from(visibility.as_str())),
+        PatchOp::set_hidden(*hidden),
     ];
-    if image.protected == Some(true) {
+    if *protected {
         ops.push(PatchOp::set_protected(true));
     }
-    let mut result = client.patch_image(id, &ops).await.map(drop);
-    if result.is_ok() && image.status == Status::Deactivated {
-        result = client.deactivate(id).await;
+    client.patch_image(id, &ops).await?;
+    if *deactivate {
+        client.deactivate(id).await?;
     }
-    outcome(result)
+    Ok(())
 }
 
 /// The plan's changes as JSON-patch operations, for ONE request.

@@ -5,10 +5,11 @@
 use bytes::Bytes;
 use futures::StreamExt;
 
-use super::create::{Context, Way};
+use super::create::Context;
 use super::error::Error;
 use crate::catalog::checksums::Algorithm;
 use crate::glance::{self, GlanceClient, ImageStatus, ObservedImage};
+use crate::plan::Way;
 use crate::transfer;
 use crate::transfer::hash::Digests;
 use crate::transfer::pipeline::{self, Expected, Fanout, Verified};
@@ -20,8 +21,8 @@ use crate::transfer::pipeline::{self, Expected, Fanout, Verified};
 /// else is treated as failed (the image is deleted and made again).
 pub(super) async fn landed(client: &GlanceClient, id: &str, way: Way, bytes: u64) -> bool {
     let expected = match way {
-        Way::Stage => ImageStatus::Uploading,
-        Way::Put => ImageStatus::Active,
+        Way::GlanceDirect => ImageStatus::Uploading,
+        Way::Upload => ImageStatus::Active,
         Way::WebDownload => return false,
     };
     match client.get_image(id).await {

@@ -41,6 +41,7 @@ pub fn after(
                 .is_some_and(|name| desired.definitions.iter().any(|d| d.name == name))
     };
     let kept = ObservedState {
+        import_methods: Vec::new(),
         cloud: observed.cloud.clone(),
         project_id: observed.project_id.clone(),
         images: observed
@@ -154,6 +155,7 @@ mod tests {
             .with_visibility(Visibility::Public)
             .with_tag("managed");
         let before = Images::from_observed(&ObservedState {
+            import_methods: Vec::new(),
             cloud: "c".into(),
             project_id: None,
             images: vec![current.clone()],
@@ -161,6 +163,7 @@ mod tests {
         // on_rotate keeps the old image generic: the uniqueness rule (v2 main) breaks.
         let keep_generic = desired("    on_rotate:\n      meta:\n        os_purpose: generic\n");
         let observed = ObservedState {
+            import_methods: Vec::new(),
             cloud: "c".into(),
             project_id: None,
             images: vec![current],
@@ -201,6 +204,7 @@ mod tests {
             .with_created_at("2026-02-01T00:00:00Z".parse().unwrap())
             .with_min_disk(8);
         let observed = ObservedState {
+            import_methods: Vec::new(),
             cloud: "c".into(),
             project_id: None,
             images: vec![current],

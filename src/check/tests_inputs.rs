@@ -78,6 +78,7 @@ fn from_observed_keeps_what_a_member_listing_checks() {
             .with_created_at(at(created))
     };
     let state = ObservedState {
+        import_methods: Vec::new(),
         cloud: "c".into(),
         project_id: None,
         images: vec![
@@ -121,6 +122,7 @@ fn admin_view_is_guessed_from_other_projects_private_images() {
         image
     };
     let member = ObservedState {
+        import_methods: Vec::new(),
         cloud: "member".into(),
         project_id: None,
         images: vec![
@@ -131,6 +133,7 @@ fn admin_view_is_guessed_from_other_projects_private_images() {
     };
     assert_eq!(admin_view_hint(&member), None);
     let admin = ObservedState {
+        import_methods: Vec::new(),
         cloud: "admin".into(),
         project_id: None,
         images: vec![

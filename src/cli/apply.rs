@@ -88,7 +88,6 @@ async fn locked(
         warn_scs_regressions(&observed, &desired, &policy.managed_tag);
         targets.push(Target {
             plan: plan::plan(&desired, &observed, &policy),
-            hash_algo: apply::hash_algorithm(&observed),
             client: Arc::clone(client),
         });
     }
@@ -99,7 +98,6 @@ async fn locked(
     confirm_deletes(&plans, args.yes)?;
     let options = apply::Options {
         parallel: usize::from(args.parallel),
-        method: args.method,
         import_timeout: Duration::from_secs(args.import_timeout),
         fetch,
     };

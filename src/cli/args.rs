@@ -114,6 +114,11 @@ pub struct Selection {
     /// What to do with images past their retention (`uuid_validity`).
     #[arg(long, value_enum, default_value_t = Prune::None)]
     pub prune: Prune,
+    /// How new images get their bytes, for every image (default: each version's `method`,
+    /// where `auto` uses glance-direct when the cloud offers it, else upload). Resolved in
+    /// the plan: `plan --method` shows what `apply --method` does.
+    #[arg(long, value_name = "METHOD", value_parser = parse_method)]
+    pub method: Option<Method>,
     /// Attempts per Glance call when Glance fails transiently (502/503/504, 500 on reads,
     /// dropped connections, timeouts); waits 0.5 s, 1 s, 2 s, … (at most 8 s) in between.
     #[arg(long, value_name = "N", default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=20))]
@@ -153,10 +158,6 @@ pub struct ApplyArgs {
     /// Steps (and transfers) at once, across clouds.
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallel: u16,
-    /// How new images get their bytes, for every image (default: each version's `method`,
-    /// where `auto` uses glance-direct when the cloud offers it, else upload).
-    #[arg(long, value_name = "METHOD", value_parser = parse_method)]
-    pub method: Option<Method>,
     /// Allow the deletes `--prune delete` plans (asked interactively on a terminal).
     #[arg(long)]
     pub yes: bool,

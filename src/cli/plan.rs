@@ -1,7 +1,9 @@
 //! `image-manager plan`: what `apply` would change in Glance, and nothing else.
 //!
-//! Read-only by construction: the only Glance calls are one listing per cloud
-//! (`GlanceClient::list_images`); the plan itself is the pure `plan::plan`. A catalog with
+//! Read-only by construction: the only Glance calls are one observation per cloud
+//! (`GlanceClient::observe`: the listing and the import methods); the plan itself is the pure
+//! `plan::plan`. A plan with versions it cannot serve (`Plan::errors`) is printed and the run
+//! fails (exit 1), as `apply` would. A catalog with
 //! errors is never planned from: its diagnostics go to stderr and the run fails. Plans go to
 //! stdout (text or JSON), logs and errors to stderr.
 
@@ -36,7 +38,9 @@ pub async fn run(args: &PlanArgs) -> anyhow::Result<Exit> {
     }
     print(&plans, args.output).context("writing the plan to stdout")?;
     let changes = plans.iter().any(|p| !p.is_empty());
-    Ok(if changes && args.detailed_exitcode {
+    Ok(if plans.iter().any(|p| !p.errors.is_empty()) {
+        Exit::Failure
+    } else if changes && args.detailed_exitcode {
         Exit::Changes
     } else {
         Exit::Success
@@ -64,6 +68,7 @@ pub(super) fn policy(args: &Selection) -> Policy {
     Policy {
         managed_tag: args.tag.clone(),
         prune: args.prune,
+        method: args.method,
     }
 }
 
@@ -99,7 +104,7 @@ pub(super) async fn connect(args: &Selection) -> anyhow::Result<Vec<Arc<GlanceCl
 pub(super) async fn observe(clients: &[Arc<GlanceClient>]) -> anyhow::Result<Vec<ObservedState>> {
     futures::future::try_join_all(clients.iter().map(|client| async move {
         let observed = client
-            .list_images()
+            .observe()
             .await
             .map_err(|e| in_cloud(client.cloud(), e))?;
         tracing::info!(

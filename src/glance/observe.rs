@@ -32,6 +32,15 @@ pub const PAGE_SIZE: i32 = 1000;
 const OP: &str = "list images";
 
 impl GlanceClient {
+    /// What a plan needs of the cloud, read at once: every image ([`Self::list_images`]) and
+    /// the import methods the cloud offers. One request more than the listing.
+    pub async fn observe(&self) -> Result<ObservedState, Error> {
+        let (mut observed, import_methods) =
+            tokio::try_join!(self.list_images(), self.import_methods())?;
+        observed.import_methods = import_methods;
+        Ok(observed)
+    }
+
     /// Lists every image visible to these credentials (the default Glance
     /// listing: public, own, community-owned and accepted shared images),
     /// hidden ones included. See the module docs for the request count; each
@@ -52,6 +61,7 @@ impl GlanceClient {
             cloud: self.cloud.clone(),
             project_id: self.project_id(),
             images,
+            import_methods: Vec::new(),
         })
     }
 

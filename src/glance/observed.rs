@@ -366,6 +366,12 @@ pub struct ObservedState {
     /// Every image the credentials can list, hidden ones included, ordered by
     /// `created_at` then `id`.
     pub images: Vec<ObservedImage>,
+    /// The import methods the cloud offers (`GET /v2/info/import`), read with the listing so
+    /// the plan can choose each new image's data path ([`GlanceClient::observe`]); empty when
+    /// only the images were listed, or the cloud offers none (then only a plain upload works).
+    ///
+    /// [`GlanceClient::observe`]: super::GlanceClient::observe
+    pub import_methods: Vec<String>,
 }
 
 impl ObservedState {
@@ -480,6 +486,7 @@ mod tests {
         assert_eq!(image.property("internal_version"), Some("20250101"));
         assert!(image.os_hidden);
         let state = ObservedState {
+            import_methods: Vec::new(),
             cloud: "c".into(),
             project_id: None,
             images: vec![image, ObservedImage::test("other")],

@@ -1,12 +1,14 @@
 //! The plan's vocabulary: a closed set of actions, each carrying the reason it was planned.
 //!
 //! Every variant maps to Glance operations `apply` performs without further decisions: a
-//! `Create` uploads and publishes one image, an `Update` is ONE JSON patch, `Deactivate`,
-//! `Reactivate` and `Delete` are one call each. Reasons and warnings explain the plan to
+//! `Create` uploads and verifies one image along its resolved data path, its `Publish` gives it
+//! its final name and visibility, an `Update` is ONE JSON patch, `Deactivate`, `Reactivate`
+//! and `Delete` are one call each. Reasons and warnings explain the plan to
 //! people (text and JSON); apply never reads them (terraform's `ActionReason` rule).
 
 use serde::Serialize;
 
+use super::data_path::DataPath;
 use crate::desired::{DesiredImage, Identity};
 
 /// Everything that should change in one cloud, in execution order.
@@ -22,6 +24,9 @@ pub struct Plan {
     pub steps: Vec<Step>,
     /// Things a person should know that the tool will not act on.
     pub warnings: Vec<Warning>,
+    /// Catalog versions this plan cannot serve in this cloud; nothing is planned for their
+    /// definitions' other versions either (as after a failed step), and the run fails.
+    pub errors: Vec<Unplannable>,
 }
 
 impl Plan {
@@ -29,6 +34,14 @@ impl Plan {
     pub fn is_empty(&self) -> bool {
         self.steps.is_empty()
     }
+}
+
+/// A catalog version the plan cannot serve, and why (e.g. a web-download of a compressed
+/// file, which Glance cannot decompress).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Unplannable {
+    pub identity: Identity,
+    pub message: String,
 }
 
 /// One action on one image.
@@ -65,10 +78,22 @@ pub enum Phase {
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Action {
-    /// Upload a new image from its source, verify it, then publish it with `image`'s final
-    /// name, visibility and `os_hidden` (and deactivate it if `image.status` says so).
+    /// Upload a new image from its source along `path`, and verify it: private, hidden,
+    /// under a staging name until its `Publish` step.
     Create {
         image: Box<DesiredImage>,
+        path: DataPath,
+    },
+    /// The image the `Create` of the same identity made in this run takes its final name,
+    /// visibility, `os_hidden` and protection in one patch (and is deactivated after, when the
+    /// catalog says so).
+    Publish {
+        name: String,
+        visibility: String,
+        hidden: bool,
+        /// Set only when the catalog asks for protection (new images start unprotected).
+        protected: bool,
+        deactivate: bool,
     },
     /// Correct an existing image with ONE JSON patch.
     Update {
@@ -92,11 +117,12 @@ pub enum Action {
 }
 
 impl Action {
-    /// One character for the text plan: `+` create, `~` update, `→` rename only, `-` delete or
-    /// deactivate, `^` reactivate.
+    /// One character for the text plan: `+` create, `*` publish, `~` update, `→` rename only,
+    /// `-` delete or deactivate, `^` reactivate.
     pub fn symbol(&self) -> &'static str {
         match self {
             Action::Create { .. } => "+",
+            Action::Publish { .. } => "*",
             Action::Update { changes, .. }
                 if changes.iter().all(|c| matches!(c, Change::Name { .. })) =>
             {
@@ -108,10 +134,11 @@ impl Action {
         }
     }
 
-    /// The Glance image the action targets (`None` for a create).
+    /// The Glance image the action targets (`None` for a create and its publish: the id is
+    /// known once the create ran).
     pub fn image_id(&self) -> Option<&str> {
         match self {
-            Action::Create { .. } => None,
+            Action::Create { .. } | Action::Publish { .. } => None,
             Action::Update { id, .. }
             | Action::Deactivate { id, .. }
             | Action::Reactivate { id, .. }
@@ -168,6 +195,8 @@ pub enum Change {
 pub enum Reason {
     /// No image in Glance has this identity.
     Missing,
+    /// This run uploads and verifies the image first (its `Create` step).
+    Uploaded,
     /// The image differs from what the catalog says.
     Drift,
     /// A newer version became current; this image takes its superseded name and `on_rotate`.

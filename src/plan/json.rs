@@ -17,7 +17,7 @@
 
 use serde::Serialize;
 
-use super::action::{Action, Change, Plan, Reason, Step, Warning};
+use super::action::{Action, Change, Plan, Reason, Step, Unplannable, Warning};
 use crate::desired::Checksum;
 use crate::redact;
 
@@ -44,6 +44,8 @@ pub struct PlanJson<'a> {
     /// In execution order.
     pub steps: Vec<StepJson<'a>>,
     pub warnings: &'a [Warning],
+    /// Catalog versions this plan cannot serve; the run fails for their definitions.
+    pub errors: &'a [Unplannable],
 }
 
 /// One step as planned, plus the summary counter it counts in.
@@ -59,8 +61,10 @@ pub struct StepJson<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
-    /// A new image is uploaded.
+    /// A new image is uploaded and verified.
     Create,
+    /// A new image of this run takes its final name and visibility.
+    Publish,
     /// An image is corrected in place (properties, visibility, status, …).
     Update,
     /// An image only changes its name.
@@ -83,6 +87,7 @@ impl Category {
                 _,
             ) => Category::Prune,
             (_, Action::Create { .. }) => Category::Create,
+            (_, Action::Publish { .. }) => Category::Publish,
             (_, Action::Delete { .. }) => Category::Prune,
             (_, action @ Action::Update { .. }) if action.symbol() == "→" => Category::Rename,
             (_, Action::Update { .. } | Action::Deactivate { .. } | Action::Reactivate { .. }) => {
@@ -96,21 +101,26 @@ impl Category {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
     pub create: usize,
+    pub publish: usize,
     pub update: usize,
     pub rename: usize,
     pub prune: usize,
     pub warnings: usize,
+    /// Catalog versions the plan cannot serve ([`Plan::errors`]).
+    pub errors: usize,
 }
 
 impl Summary {
     pub fn of(plan: &Plan) -> Summary {
         let mut summary = Summary {
             warnings: plan.warnings.len(),
+            errors: plan.errors.len(),
             ..Summary::default()
         };
         for step in &plan.steps {
             match Category::of(step) {
                 Category::Create => summary.create += 1,
+                Category::Publish => summary.publish += 1,
                 Category::Update => summary.update += 1,
                 Category::Rename => summary.rename += 1,
                 Category::Prune => summary.prune += 1,
@@ -140,6 +150,7 @@ pub fn document(plans: &[Plan]) -> Document<'_> {
                     })
                     .collect(),
                 warnings: &plan.warnings,
+                errors: &plan.errors,
             })
             .collect(),
     }
@@ -159,7 +170,7 @@ fn redacted(plan: &Plan) -> Plan {
     let mut plan = plan.clone();
     for step in &mut plan.steps {
         match &mut step.action {
-            Action::Create { image } => {
+            Action::Create { image, .. } => {
                 let source = &mut image.source;
                 source.download_url = redact::url(&source.download_url);
                 match &mut source.checksum {
@@ -192,10 +203,11 @@ pub(crate) mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::catalog::checksums::Digest;
+    use crate::catalog::checksums::{Algorithm, Digest};
     use crate::catalog::{Compression, DiskFormat, Method, Status, Visibility};
     use crate::desired::{Checksum, DesiredImage, Identity, Retention, Source};
     use crate::plan::{Change, Phase};
+    use crate::plan::{DataPath, Way};
 
     #[test]
     fn golden_small_plan() {
@@ -211,7 +223,8 @@ pub(crate) mod tests {
             "cloud": "prod",
             "managed_tag": "managed_by_image_manager",
             "changes": true,
-            "summary": {"create": 1, "update": 1, "rename": 0, "prune": 1, "warnings": 1},
+            "summary": {"create": 1, "publish": 1, "update": 1, "rename": 0, "prune": 1,
+                        "warnings": 1, "errors": 0},
             "steps": [
               {
                 "category": "create",
@@ -245,7 +258,8 @@ pub(crate) mod tests {
                     "method": "auto"
                   },
                   "retention": "current"
-                }},
+                },
+                "path": {"method": "glance-direct", "hash_algo": "sha512"}},
                 "reason": {"kind": "missing"}
               },
               {
@@ -259,6 +273,14 @@ pub(crate) mod tests {
                 "reason": {"kind": "drift"}
               },
               {
+                "category": "publish",
+                "phase": "publish",
+                "identity": {"definition": "Cirros", "version": "0.6.3"},
+                "action": {"type": "publish", "name": "Cirros 0.6.3", "visibility": "public",
+                           "hidden": false, "protected": false, "deactivate": false},
+                "reason": {"kind": "uploaded"}
+              },
+              {
                 "category": "prune",
                 "phase": "prune",
                 "identity": {"definition": "Cirros", "version": "0.5.2"},
@@ -268,7 +290,8 @@ pub(crate) mod tests {
             ],
             "warnings": [
               {"kind": "unmanaged_name_clash", "id": "3333", "name": "Cirros 0.6.3"}
-            ]
+            ],
+            "errors": []
           }]
         })
     }
@@ -287,19 +310,19 @@ pub(crate) mod tests {
         let cases = [
             (
                 pick(steps, "/action/type"),
-                "delete create update update reactivate deactivate update deactivate delete",
+                "delete create update update publish reactivate deactivate update deactivate delete",
             ),
             (
                 pick(steps, "/reason/kind"),
-                "leftover missing superseded drift status status expired unlisted expired",
+                "leftover missing superseded drift uploaded status status expired unlisted expired",
             ),
             (
                 pick(steps, "/category"),
-                "prune create rename update update update prune prune prune",
+                "prune create rename update publish update update prune prune prune",
             ),
             (
                 pick(steps, "/phase"),
-                "cleanup upload rotate publish publish publish prune prune prune",
+                "cleanup upload rotate publish publish publish publish prune prune prune",
             ),
             (
                 pick(warnings, "/kind"),
@@ -315,8 +338,19 @@ pub(crate) mod tests {
         }
         assert_eq!(
             plan["summary"],
-            json!({"create": 1, "update": 3, "rename": 1, "prune": 4, "warnings": 5})
+            json!({"create": 1, "publish": 1, "update": 3, "rename": 1, "prune": 4,
+                   "warnings": 5, "errors": 1})
         );
+        assert_eq!(
+            plan["steps"][1]["action"]["path"],
+            json!({"method": "glance-direct", "hash_algo": "sha256"})
+        );
+        assert_eq!(
+            plan["steps"][4]["action"],
+            json!({"type": "publish", "name": "Ubuntu 24.04", "visibility": "private",
+                   "hidden": true, "protected": true, "deactivate": true})
+        );
+        assert_eq!(plan["errors"][0]["identity"]["definition"], "Fedora 41");
         // Reason and warning payloads.
         assert_eq!(plan["steps"][2]["reason"]["by"], "Ubuntu 24.04");
         assert_eq!(plan["steps"][0]["reason"]["status"], "queued");
@@ -341,6 +375,7 @@ pub(crate) mod tests {
             managed_tag: "managed_by_osism".into(),
             steps: Vec::new(),
             warnings: Vec::new(),
+            errors: Vec::new(),
         };
         let value =
             serde_json::to_value(document(&[empty("a"), small_plan(), empty("c")])).unwrap();
@@ -352,7 +387,8 @@ pub(crate) mod tests {
         assert_eq!(plans[0]["managed_tag"], "managed_by_osism");
         assert_eq!(
             plans[0]["summary"],
-            json!({"create": 0, "update": 0, "rename": 0, "prune": 0, "warnings": 0})
+            json!({"create": 0, "publish": 0, "update": 0, "rename": 0, "prune": 0,
+                   "warnings": 0, "errors": 0})
         );
         assert_eq!(plans[1]["changes"], true);
     }
@@ -440,10 +476,21 @@ pub(crate) mod tests {
         }
     }
 
-    /// Three steps and a warning: the README's example plan.
+    /// Four steps and a warning: the README's example plan.
     pub(crate) fn small_plan() -> Plan {
         let create = Action::Create {
             image: Box::new(cirros_063()),
+            path: DataPath {
+                method: Way::GlanceDirect,
+                hash_algo: Algorithm::Sha512,
+            },
+        };
+        let publish = Action::Publish {
+            name: "Cirros 0.6.3".into(),
+            visibility: "public".into(),
+            hidden: false,
+            protected: false,
+            deactivate: false,
         };
         let drift = vec![
             property("os_purpose", Some("generic"), Some("minimal")),
@@ -469,6 +516,12 @@ pub(crate) mod tests {
                     Reason::Drift,
                 ),
                 step(
+                    Phase::Publish,
+                    id("Cirros", "0.6.3"),
+                    publish,
+                    Reason::Uploaded,
+                ),
+                step(
                     Phase::Prune,
                     id("Cirros", "0.5.2"),
                     on(delete, "2222", "Cirros 0.5.2"),
@@ -479,6 +532,7 @@ pub(crate) mod tests {
                 id: "3333".into(),
                 name: "Cirros 0.6.3".into(),
             }],
+            errors: Vec::new(),
         }
     }
 
@@ -567,8 +621,19 @@ pub(crate) mod tests {
         let unlisted = Reason::Unlisted {
             uuid_validity: uuid_validity("none"),
         };
+        let publish = Action::Publish {
+            name: image.name.clone(),
+            visibility: "private".into(),
+            hidden: true,
+            protected: true,
+            deactivate: true,
+        };
         let create = Action::Create {
             image: Box::new(image),
+            path: DataPath {
+                method: Way::GlanceDirect,
+                hash_algo: Algorithm::Sha256,
+            },
         };
         use Phase::{Cleanup, Prune, Publish, Rotate, Upload};
         Plan {
@@ -589,6 +654,7 @@ pub(crate) mod tests {
                     update("bbbb", &old("20260601"), drift),
                     Reason::Drift,
                 ),
+                step(Publish, id(U, "20260705"), publish, Reason::Uploaded),
                 step(
                     Publish,
                     id("Debian 12", "20260610"),
@@ -644,6 +710,12 @@ pub(crate) mod tests {
                     name: "Cirros 0.5.1".into(),
                 },
             ],
+            errors: vec![Unplannable {
+                identity: id("Fedora 41", "1.4").unwrap(),
+                message: "web-download cannot decompress the upstream file (xz); use \
+                          glance-direct or upload for compressed images"
+                    .into(),
+            }],
         }
     }
 }

@@ -5,11 +5,15 @@
 //! else; `render` and `json` only read them.
 
 mod action;
+pub mod data_path;
 mod diff;
 pub mod json;
+mod projection;
 pub mod render;
 
-pub use action::{Action, Change, Phase, Plan, Reason, Step, Warning};
+pub use action::{Action, Change, Phase, Plan, Reason, Step, Unplannable, Warning};
+pub use data_path::{DataPath, Way};
+pub use projection::project;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -29,6 +33,8 @@ pub struct Policy {
     pub managed_tag: String,
     /// What happens to images past their retention (`--prune`).
     pub prune: Prune,
+    /// How new images get their bytes (`--method`); `None`: each version's catalog `method`.
+    pub method: Option<crate::catalog::Method>,
 }
 
 /// What to do with images past their `uuid_validity` (`--prune`).
@@ -49,9 +55,11 @@ pub enum Prune {
 pub fn plan(desired: &DesiredState, observed: &ObservedState, policy: &Policy) -> Plan {
     let mut planner = Planner {
         policy,
+        observed,
         today: desired.today,
         steps: Vec::new(),
         warnings: Vec::new(),
+        errors: Vec::new(),
     };
     let mut by_identity: BTreeMap<(&str, &str), Vec<&ObservedImage>> = BTreeMap::new();
     for image in observed.tagged(&policy.managed_tag) {
@@ -66,6 +74,7 @@ pub fn plan(desired: &DesiredState, observed: &ObservedState, policy: &Policy) -
         planner.definition(definition, &by_identity);
     }
     planner.name_clashes(desired, observed);
+    planner.hold_back_failed_definitions();
     // A stable sort: within a phase, catalog order is kept.
     planner.steps.sort_by_key(|step| step.phase);
     Plan {
@@ -73,14 +82,17 @@ pub fn plan(desired: &DesiredState, observed: &ObservedState, policy: &Policy) -
         managed_tag: policy.managed_tag.clone(),
         steps: planner.steps,
         warnings: planner.warnings,
+        errors: planner.errors,
     }
 }
 
 struct Planner<'a> {
     policy: &'a Policy,
+    observed: &'a ObservedState,
     today: NaiveDate,
     steps: Vec<Step>,
     warnings: Vec<Warning>,
+    errors: Vec<Unplannable>,
 }
 
 impl Planner<'_> {
@@ -154,14 +166,7 @@ impl Planner<'_> {
         let usable = self.sort_out(&identity, found, desired.id.as_deref(), Some(&desired.name));
         let Some(image) = usable else {
             if desired.retention != Retention::Prunable {
-                self.steps.push(Step {
-                    phase: Phase::Upload,
-                    identity: Some(identity),
-                    action: Action::Create {
-                        image: Box::new(desired.clone()),
-                    },
-                    reason: Reason::Missing,
-                });
+                self.create(identity, desired);
             }
             return;
         };
@@ -180,6 +185,57 @@ impl Planner<'_> {
             Phase::Rotate
         };
         self.update(identity, image, changes, phase, current);
+    }
+
+    /// Plans a missing version: its upload along the data path this cloud allows, and its
+    /// publication after older versions moved aside (or an error when there is no way in).
+    fn create(&mut self, identity: Identity, desired: &DesiredImage) {
+        let path = match data_path::resolve(&desired.source, self.observed, self.policy.method) {
+            Ok(path) => path,
+            Err(message) => {
+                self.errors.push(Unplannable { identity, message });
+                return;
+            }
+        };
+        self.steps.push(Step {
+            phase: Phase::Upload,
+            identity: Some(identity.clone()),
+            action: Action::Create {
+                image: Box::new(desired.clone()),
+                path,
+            },
+            reason: Reason::Missing,
+        });
+        self.steps.push(Step {
+            phase: Phase::Publish,
+            identity: Some(identity),
+            action: Action::Publish {
+                name: desired.name.clone(),
+                visibility: desired.visibility.as_str().to_owned(),
+                hidden: desired.hidden,
+                protected: desired.protected == Some(true),
+                deactivate: desired.status == Status::Deactivated,
+            },
+            reason: Reason::Uploaded,
+        });
+    }
+
+    /// A definition with a version this plan cannot serve keeps only the steps before any
+    /// image changes name (cleanup and uploads): rotating its older versions would make way
+    /// for an image that will not come, as after a failed upload in `apply`.
+    fn hold_back_failed_definitions(&mut self) {
+        let failed: BTreeSet<&str> = self
+            .errors
+            .iter()
+            .map(|e| e.identity.definition.as_str())
+            .collect();
+        self.steps.retain(|step| {
+            step.phase <= Phase::Upload
+                || !step
+                    .identity
+                    .as_ref()
+                    .is_some_and(|i| failed.contains(i.definition.as_str()))
+        });
     }
 
     /// Picks the one image to manage among those claiming one identity and plans the
@@ -423,5 +479,7 @@ fn policy_text(policy: retention::Policy) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_flow;
 #[cfg(test)]
 mod tests_props;

@@ -1,10 +1,10 @@
 //! The human form of a plan, in the style of `terraform plan`.
 //!
 //! One block per step, grouped by phase in execution order: a `#` comment saying what will
-//! happen to which image and why, then the action's symbol (`+` create, `~` update, `→`
-//! rename, `-` deactivate or delete, `^` reactivate) with the image, then one line per
-//! change (`~ key: "old" → "new"`, `+ key: "new"`, `- key: "old"`). Warnings follow the
-//! steps, and a summary line ends the plan.
+//! happen to which image and why, then the action's symbol (`+` create, `*` publish, `~`
+//! update, `→` rename, `-` deactivate or delete, `^` reactivate) with the image, then one line
+//! per change (`~ key: "old" → "new"`, `+ key: "new"`, `- key: "old"`). Warnings and the
+//! versions the plan cannot serve follow the steps, and a summary line ends the plan.
 //!
 //! This module reads only [`Plan`]; the counts come from [`Summary::of`], the same function
 //! the JSON form uses. Why a step exists is rendered by one `match` ([`because`]), like
@@ -16,7 +16,8 @@
 use std::borrow::Cow;
 use std::fmt::{self, Display, Formatter};
 
-use super::action::{Action, Change, Phase, Plan, Reason, Step, Warning};
+use super::action::{Action, Change, Phase, Plan, Reason, Step, Unplannable, Warning};
+use super::data_path::DataPath;
 use super::json::Summary;
 use crate::desired::{Checksum, DesiredImage, Identity};
 use crate::redact;
@@ -75,6 +76,23 @@ impl Display for Text<'_> {
             }
             writeln!(f)?;
         }
+        if !plan.errors.is_empty() {
+            writeln!(
+                f,
+                "{}",
+                paint.bold("Errors (nothing more is done for these definitions):")
+            )?;
+            for Unplannable { identity, message } in &plan.errors {
+                writeln!(
+                    f,
+                    "  {} {}: {}",
+                    paint.red("x"),
+                    subject(identity),
+                    plain(message)
+                )?;
+            }
+            writeln!(f)?;
+        }
         writeln!(f, "{}", paint.bold(&summary_line(plan)))
     }
 }
@@ -82,10 +100,15 @@ impl Display for Text<'_> {
 /// The last line of a plan: counts per category and warnings.
 pub fn summary_line(plan: &Plan) -> String {
     let s = Summary::of(plan);
-    let warnings = match s.warnings {
+    let mut warnings = match s.warnings {
         1 => "1 warning".to_owned(),
         n => format!("{n} warnings"),
     };
+    match s.errors {
+        0 => {}
+        1 => warnings.push_str(", 1 error"),
+        n => warnings.push_str(&format!(", {n} errors")),
+    }
     if plan.is_empty() {
         format!(
             "No changes. Glance matches the catalog (cloud {}; {warnings}).",
@@ -93,9 +116,11 @@ pub fn summary_line(plan: &Plan) -> String {
         )
     } else {
         format!(
-            "Plan for cloud {}: {} to create, {} to update, {} to rename, {} to prune; {warnings}.",
+            "Plan for cloud {}: {} to create, {} to publish, {} to update, {} to rename, {} to \
+             prune; {warnings}.",
             quote(&plan.cloud),
             s.create,
+            s.publish,
             s.update,
             s.rename,
             s.prune
@@ -118,7 +143,7 @@ fn phase_title(phase: Phase) -> &'static str {
 fn write_step(f: &mut Formatter<'_>, paint: Paint, step: &Step) -> fmt::Result {
     let subject = match (&step.identity, &step.action) {
         (Some(identity), _) => subject(identity),
-        (None, Action::Create { image }) => subject(&image.identity),
+        (None, Action::Create { image, .. }) => subject(&image.identity),
         (None, _) => "an image no definition claims".to_owned(),
     };
     let header = format!("# {subject} will be {}", verb(&step.action));
@@ -130,9 +155,29 @@ fn write_step(f: &mut Formatter<'_>, paint: Paint, step: &Step) -> fmt::Result {
     )?;
     let symbol = paint.symbol(step.action.symbol());
     match &step.action {
-        Action::Create { image } => {
+        Action::Create { image, path } => {
             writeln!(f, "  {symbol} {}", quote(&image.name))?;
-            write_create(f, image)?;
+            write_create(f, image, path)?;
+        }
+        Action::Publish {
+            name,
+            visibility,
+            hidden,
+            protected,
+            deactivate,
+        } => {
+            writeln!(f, "  {symbol} {}", quote(name))?;
+            let mut access = plain(visibility).into_owned();
+            for (set, word) in [
+                (*hidden, ", hidden"),
+                (*protected, ", protected"),
+                (*deactivate, ", then deactivated"),
+            ] {
+                if set {
+                    access.push_str(word);
+                }
+            }
+            writeln!(f, "      visibility: {access}")?;
         }
         Action::Update { id, name, changes } => {
             writeln!(f, "  {symbol} {} (id {})", quote(name), plain(id))?;
@@ -160,6 +205,7 @@ fn subject(identity: &Identity) -> String {
 fn verb(action: &Action) -> &'static str {
     match action {
         Action::Create { .. } => "created",
+        Action::Publish { .. } => "published",
         Action::Update { .. } if action.symbol() == "→" => "renamed",
         Action::Update { .. } => "updated in place",
         Action::Deactivate { .. } => "deactivated",
@@ -172,6 +218,7 @@ fn verb(action: &Action) -> &'static str {
 fn because(reason: &Reason) -> String {
     match reason {
         Reason::Missing => "no image in Glance has this identity".into(),
+        Reason::Uploaded => "this run uploads and verifies it first".into(),
         Reason::Drift => "it differs from the catalog".into(),
         Reason::Superseded { by } => format!("it is superseded by {}", quote(by)),
         Reason::Expired { uuid_validity } => format!(
@@ -194,7 +241,7 @@ fn because(reason: &Reason) -> String {
     }
 }
 
-fn write_create(f: &mut Formatter<'_>, image: &DesiredImage) -> fmt::Result {
+fn write_create(f: &mut Formatter<'_>, image: &DesiredImage, path: &DataPath) -> fmt::Result {
     let field = |f: &mut Formatter<'_>, label: &str, value: &str| {
         writeln!(f, "      {:<12}{value}", format!("{label}:"))
     };
@@ -214,10 +261,16 @@ fn write_create(f: &mut Formatter<'_>, image: &DesiredImage) -> fmt::Result {
     if let Some(compression) = source.compression {
         format.push_str(&format!(", decompressed from {compression}"));
     }
-    if source.method != crate::catalog::Method::Auto {
-        format.push_str(&format!(", method {}", source.method));
-    }
     field(f, "format", &format)?;
+    field(
+        f,
+        "method",
+        &format!(
+            "{} (Glance's os_hash_value: {})",
+            path.method.as_str(),
+            path.hash_algo.name()
+        ),
+    )?;
     let mut access = image.visibility.to_string();
     if image.hidden {
         access.push_str(", hidden");
@@ -374,11 +427,15 @@ impl Paint {
         self.code("33", s)
     }
 
-    /// The colour of an action or change symbol: create green, update yellow, rename cyan,
-    /// removal red, reactivation magenta.
+    fn red(self, s: &str) -> String {
+        self.code("31", s)
+    }
+
+    /// The colour of an action or change symbol: create and publish green, update yellow,
+    /// rename cyan, removal red, reactivation magenta.
     fn symbol(self, symbol: &str) -> String {
         let code = match symbol {
-            "+" => "32",
+            "+" | "*" => "32",
             "~" => "33",
             "→" => "36",
             "-" => "31",
@@ -496,6 +553,7 @@ Upload: new images are uploaded and verified before anything else changes
       source:     https://example.org/cirros-0.6.3.img
       checksum:   sha256 (in the catalog)
       format:     qcow2
+      method:     glance-direct (Glance's os_hash_value: sha512)
       visibility: public
       minimum:    1 GiB disk, 128 MiB RAM
       properties: os_distro="cirros" (+3 more)
@@ -508,6 +566,11 @@ Publish: final names and visibility, drift corrected
       ~ os_purpose: "generic" → "minimal"
       ~ min_ram: 64 → 128 (MiB)
 
+  # "Cirros" version 0.6.3 will be published
+  # (because this run uploads and verifies it first)
+  * "Cirros 0.6.3"
+      visibility: public
+
 Prune: last, so a failed upload never costs an old image
   # "Cirros" version 0.5.2 will be deleted
   # (because the catalog no longer lists this version and uuid_validity none allows pruning)
@@ -516,7 +579,7 @@ Prune: last, so a failed upload never costs an old image
 Warnings:
   ! image "Cirros 0.6.3" (id 3333) carries a name the catalog manages but not the tag managed_by_image_manager: left alone
 
-Plan for cloud "prod": 1 to create, 1 to update, 0 to rename, 1 to prune; 1 warning.
+Plan for cloud "prod": 1 to create, 1 to publish, 1 to update, 0 to rename, 1 to prune; 1 warning.
 "#;
 
     const EVERY_VARIANT: &str = r#"image-manager will perform these actions on cloud "prod", in this order:
@@ -534,7 +597,8 @@ Upload: new images are uploaded and verified before anything else changes
       source:     https://cloud-images.ubuntu.com/noble/20260705/noble.img
       download:   https://mirror.example/noble.img.xz
       checksum:   "noble.img" in https://cloud-images.ubuntu.com/noble/20260705/SHA256SUMS
-      format:     qcow2, decompressed from xz, method glance-direct
+      format:     qcow2, decompressed from xz
+      method:     glance-direct (Glance's os_hash_value: sha256)
       visibility: private, hidden, protected, deactivated
       minimum:    1 GiB disk, 128 MiB RAM
       id:         0c0ffee0-0000-4000-8000-000000000001
@@ -561,6 +625,11 @@ Publish: final names and visibility, drift corrected
       ~ os_purpose: "generic" → "oldgeneric"
       + hw_rng_model: "virtio"
       - hw_vif_model: "e1000"
+
+  # "Ubuntu 24.04" version 20260705 will be published
+  # (because this run uploads and verifies it first)
+  * "Ubuntu 24.04"
+      visibility: private, hidden, protected, then deactivated
 
   # "Debian 12" version 20260610 will be reactivated
   # (because the catalog asks for another status)
@@ -591,6 +660,9 @@ Warnings:
   ! image "Debian 12 (upload)" (id 3456) is stuck in status killed and this run will not clean it up
   ! image "Cirros 0.5.1" (id 4567) may be pruned, but --prune none only reports it (choose --prune hide, deactivate or delete)
 
-Plan for cloud "prod": 1 to create, 3 to update, 1 to rename, 4 to prune; 5 warnings.
+Errors (nothing more is done for these definitions):
+  x "Fedora 41" version 1.4: web-download cannot decompress the upstream file (xz); use glance-direct or upload for compressed images
+
+Plan for cloud "prod": 1 to create, 1 to publish, 3 to update, 1 to rename, 4 to prune; 5 warnings, 1 error.
 "#;
 }

@@ -6,14 +6,14 @@ use super::*;
 use crate::desired::{self, DesiredImage};
 use crate::glance::{ObservedImage, Visibility};
 
-const TAG: &str = "managed_by_image_manager";
+pub(super) const TAG: &str = "managed_by_image_manager";
 
-fn desired_from(text: &str) -> DesiredState {
+pub(super) fn desired_from(text: &str) -> DesiredState {
     desired::from_text(text, &desired::Options::test(TAG))
 }
 
 /// A catalog with one multi definition; `UUID` and `VERSIONS` are filled in per test.
-const MULTI: &str = r#"images:
+pub(super) const MULTI: &str = r#"images:
   - name: Ubuntu 24.04
     format: qcow2
     login: ubuntu
@@ -28,14 +28,14 @@ const MULTI: &str = r#"images:
     versions:
 VERSIONS"#;
 
-fn version_yaml(version: &str) -> String {
+pub(super) fn version_yaml(version: &str) -> String {
     format!(
         "      - version: '{version}'\n        url: https://cloud-images.ubuntu.com/noble/{version}/noble.img\n        checksum: sha256:{}\n        build_date: 2026-01-01\n",
         "a".repeat(64)
     )
 }
 
-fn multi(uuid_validity: &str, versions: &[&str]) -> DesiredState {
+pub(super) fn multi(uuid_validity: &str, versions: &[&str]) -> DesiredState {
     let versions: String = versions.iter().map(|v| version_yaml(v)).collect();
     desired_from(
         &MULTI
@@ -45,7 +45,7 @@ fn multi(uuid_validity: &str, versions: &[&str]) -> DesiredState {
 }
 
 /// The image `apply` would have made for `image`: the planner must find nothing to change.
-fn observed_as(image: &DesiredImage) -> ObservedImage {
+pub(super) fn observed_as(image: &DesiredImage) -> ObservedImage {
     let mut o = ObservedImage::test(&image.name)
         .with_id(&format!("id-{}", image.identity.version))
         .with_visibility(Visibility::from(image.visibility.as_str()))
@@ -63,7 +63,7 @@ fn observed_as(image: &DesiredImage) -> ObservedImage {
 }
 
 /// Observed images exactly as the desired state wants them, except prunable ones.
-fn in_sync(desired: &DesiredState) -> Vec<ObservedImage> {
+pub(super) fn in_sync(desired: &DesiredState) -> Vec<ObservedImage> {
     desired.definitions[0]
         .images
         .iter()
@@ -72,8 +72,9 @@ fn in_sync(desired: &DesiredState) -> Vec<ObservedImage> {
         .collect()
 }
 
-fn plan_with(desired: &DesiredState, images: Vec<ObservedImage>, prune: Prune) -> Plan {
+pub(super) fn plan_with(desired: &DesiredState, images: Vec<ObservedImage>, prune: Prune) -> Plan {
     let observed = ObservedState {
+        import_methods: Vec::new(),
         cloud: "test".into(),
         project_id: None,
         images,
@@ -84,6 +85,7 @@ fn plan_with(desired: &DesiredState, images: Vec<ObservedImage>, prune: Prune) -
         &Policy {
             managed_tag: TAG.into(),
             prune,
+            method: None,
         },
     )
 }
@@ -96,8 +98,9 @@ fn summary(plan: &Plan) -> Vec<Row> {
         .iter()
         .map(|s| {
             let target = match &s.action {
-                Action::Create { image } => image.name.clone(),
-                Action::Update { name, .. }
+                Action::Create { image, .. } => image.name.clone(),
+                Action::Publish { name, .. }
+                | Action::Update { name, .. }
                 | Action::Deactivate { name, .. }
                 | Action::Reactivate { name, .. }
                 | Action::Delete { name, .. } => name.clone(),
@@ -131,6 +134,8 @@ fn empty_glance_creates_every_version_that_is_kept() {
         [
             step(Phase::Upload, "+", "Ubuntu 24.04 (20260201)", "missing"),
             step(Phase::Upload, "+", "Ubuntu 24.04", "missing"),
+            step(Phase::Publish, "*", "Ubuntu 24.04 (20260201)", "uploaded"),
+            step(Phase::Publish, "*", "Ubuntu 24.04", "uploaded"),
         ],
         "the prunable 20260101 is not created only to be pruned"
     );
@@ -234,6 +239,7 @@ fn a_new_version_rotates_the_old_one_after_the_upload() {
         [
             step(Phase::Upload, "+", "Ubuntu 24.04", "missing"),
             step(Phase::Rotate, "~", "Ubuntu 24.04", "superseded"),
+            step(Phase::Publish, "*", "Ubuntu 24.04", "uploaded"),
         ]
     );
     assert_eq!(
@@ -435,6 +441,7 @@ fn leftovers_are_cleaned_and_the_image_recreated() {
             step(Phase::Cleanup, "-", "Ubuntu 24.04", "leftover"),
             step(Phase::Cleanup, "-", "Ubuntu 24.04", "leftover"),
             step(Phase::Upload, "+", "Ubuntu 24.04", "missing"),
+            step(Phase::Publish, "*", "Ubuntu 24.04", "uploaded"),
         ]
     );
     assert!(
@@ -457,6 +464,7 @@ fn an_active_image_still_marked_unverified_is_a_leftover() {
         [
             step(Phase::Cleanup, "-", "Ubuntu 24.04", "leftover"),
             step(Phase::Upload, "+", "Ubuntu 24.04", "missing"),
+            step(Phase::Publish, "*", "Ubuntu 24.04", "uploaded"),
         ]
     );
     assert!(matches!(
@@ -559,7 +567,10 @@ fn untagged_images_are_never_touched_even_with_a_managed_name() {
     let plan = plan_with(&desired, vec![stranger], Prune::Delete);
     assert_eq!(
         summary(&plan),
-        [step(Phase::Upload, "+", "Ubuntu 24.04", "missing")]
+        [
+            step(Phase::Upload, "+", "Ubuntu 24.04", "missing"),
+            step(Phase::Publish, "*", "Ubuntu 24.04", "uploaded"),
+        ]
     );
     assert_eq!(
         plan.warnings,
@@ -576,6 +587,7 @@ fn a_cloud_managed_by_the_python_tool_is_adopted_without_uploads() {
     let mut image = in_sync(&desired).remove(0);
     image.tags = vec!["managed_by_osism".into(), "os:ubuntu".into()];
     let observed = ObservedState {
+        import_methods: Vec::new(),
         cloud: "test".into(),
         project_id: None,
         images: vec![image],
@@ -587,6 +599,7 @@ fn a_cloud_managed_by_the_python_tool_is_adopted_without_uploads() {
     let policy = Policy {
         managed_tag: "managed_by_osism".into(),
         prune: Prune::None,
+        method: None,
     };
     let plan = plan(&adopting, &observed, &policy);
     assert!(
@@ -609,7 +622,10 @@ fn images_of_other_definitions_are_left_alone() {
     let plan = plan_with(&desired, vec![other], Prune::Delete);
     assert_eq!(
         summary(&plan),
-        [step(Phase::Upload, "+", "Ubuntu 24.04", "missing")]
+        [
+            step(Phase::Upload, "+", "Ubuntu 24.04", "missing"),
+            step(Phase::Publish, "*", "Ubuntu 24.04", "uploaded"),
+        ]
     );
 }
 
@@ -622,6 +638,7 @@ fn tagged_images_of_other_projects_are_never_managed() {
     theirs.owner = Some("other-project".into());
     theirs.visibility = Visibility::Shared;
     let observed = ObservedState {
+        import_methods: Vec::new(),
         cloud: "test".into(),
         project_id: Some("test-project".into()),
         images: vec![theirs.clone()],
@@ -629,11 +646,15 @@ fn tagged_images_of_other_projects_are_never_managed() {
     let policy = Policy {
         managed_tag: "managed_by_image_manager".into(),
         prune: Prune::Delete,
+        method: None,
     };
     let first = plan(&desired, &observed, &policy);
     assert_eq!(
         summary(&first),
-        [step(Phase::Upload, "+", "Ubuntu 24.04", "missing")]
+        [
+            step(Phase::Upload, "+", "Ubuntu 24.04", "missing"),
+            step(Phase::Publish, "*", "Ubuntu 24.04", "uploaded"),
+        ]
     );
     assert!(
         first
@@ -645,6 +666,7 @@ fn tagged_images_of_other_projects_are_never_managed() {
     // The same image in our project is managed as before (no create).
     theirs.owner = Some("test-project".into());
     let observed = ObservedState {
+        import_methods: Vec::new(),
         images: vec![theirs],
         ..observed
     };

@@ -41,7 +41,10 @@ fn scramble(plan: &mut Plan, pool: &[String], extra: &[(String, String)]) {
             identity.version = next();
         }
         match &mut step.action {
-            Action::Create { image } => scramble_image(image, &mut next, extra),
+            Action::Create { image, .. } => scramble_image(image, &mut next, extra),
+            Action::Publish {
+                name, visibility, ..
+            } => (*name, *visibility) = (next(), next()),
             Action::Update { id, name, changes } => {
                 (*id, *name) = (next(), next());
                 for change in changes {
@@ -75,6 +78,9 @@ fn scramble(plan: &mut Plan, pool: &[String], extra: &[(String, String)]) {
             Reason::Duplicate { kept } => *kept = next(),
             _ => {}
         }
+    }
+    for error in &mut plan.errors {
+        (error.identity.definition, error.message) = (next(), next());
     }
     for warning in &mut plan.warnings {
         match warning {

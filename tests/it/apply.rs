@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 
-use image_manager::apply::{self, NoHooks, Options};
+use image_manager::apply::{self, NoHooks};
 use image_manager::catalog::Method;
 use image_manager::glance::{self, Visibility};
 use image_manager::plan::Prune;
@@ -54,8 +54,9 @@ async fn first_apply_creates_every_image_verified_and_a_second_does_nothing() {
     let first = target(&client, &desired, Prune::None).await;
     let report = run(vec![first], &options(), &cleanup).await;
     let (a_old, b_name) = (format!("{a} (1.0)"), format!("{b}-3.1"));
-    assert_eq!(report.clouds[0].entries.len(), 3, "{report:#?}");
-    assert_eq!((report.done(), report.failed()), (3, 0), "{report:#?}");
+    // Three creates, each with its publish.
+    assert_eq!(report.clouds[0].entries.len(), 6, "{report:#?}");
+    assert_eq!((report.done(), report.failed()), (6, 0), "{report:#?}");
     let both = ["sha256", "sha512"];
     assert_created(created(&report, &a), "glance-direct", &a2, &both);
     assert_created(created(&report, &a_old), "glance-direct", &a1, &both);
@@ -160,8 +161,8 @@ async fn every_method_gets_verified_bytes_in() {
     .await;
     assert_eq!(
         (report.done(), report.clouds[0].entries.len()),
-        (3, 3),
-        "{report:#?}"
+        (6, 6),
+        "three creates and their publishes: {report:#?}"
     );
     let both = ["sha256", "sha512"];
     assert_created(created(&report, &auto), "glance-direct", &s_auto, &both);
@@ -180,13 +181,9 @@ async fn every_method_gets_verified_bytes_in() {
     // `--method` overrides the catalog's web-download.
     let (_dir2, path2) = catalog_of(&[&def_forced]);
     let forced_desired = desired_now(&path2);
-    let forced_options = Options {
-        method: Some(Method::Upload),
-        ..options()
-    };
     let report2 = run(
-        vec![target(&client, &forced_desired, Prune::None).await],
-        &forced_options,
+        vec![target_with(&client, &forced_desired, Prune::None, Some(Method::Upload)).await],
+        &options(),
         &cleanup,
     )
     .await;
@@ -224,7 +221,12 @@ async fn one_download_feeds_every_cloud() {
         target(&member, &desired, Prune::None).await,
     ];
     for t in &targets {
-        assert_eq!(t.plan.steps.len(), 1, "{}", shown(t));
+        assert_eq!(
+            t.plan.steps.len(),
+            2,
+            "a create and its publish: {}",
+            shown(t)
+        );
     }
     let report = apply::apply(targets, &options(), Arc::new(NoHooks))
         .await
@@ -241,7 +243,8 @@ async fn one_download_feeds_every_cloud() {
     assert_eq!(clouds, ["admin", "member"]);
     let mut owners = BTreeSet::new();
     for (cloud, client) in report.clouds.iter().zip([&admin, &member]) {
-        assert_eq!(cloud.entries.len(), 1, "{report:#?}");
+        assert_eq!(cloud.entries.len(), 2, "{report:#?}");
+        assert_eq!(cloud.entries[1].action, "publish", "{report:#?}");
         let e = &cloud.entries[0];
         assert_created(e, "glance-direct", &served, &["sha256", "sha512"]);
         let image = client
@@ -291,7 +294,11 @@ async fn cli_applies_and_reports_json() {
     assert_eq!(cloud["cloud"], "member");
     assert!(cloud["api_calls"].as_u64().unwrap() > 0, "{doc:#}");
     let entries = cloud["entries"].as_array().unwrap();
-    assert_eq!(entries.len(), 1, "{doc:#}");
+    assert_eq!(entries.len(), 2, "{doc:#}");
+    assert_eq!(entries[1]["action"], "publish", "{doc:#}");
+    assert_eq!(entries[1]["phase"], "publish", "{doc:#}");
+    assert_eq!(entries[1]["outcome"]["status"], "done", "{doc:#}");
+    assert_eq!(entries[1]["image_id"], entries[0]["image_id"], "{doc:#}");
     let e = &entries[0];
     assert_eq!(e["action"], "create");
     assert_eq!(e["phase"], "upload");

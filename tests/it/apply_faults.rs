@@ -138,10 +138,9 @@ pub(crate) async fn assert_published(
 
 /// Short retry waits (the schedule itself is unit-tested) and an idle timeout that a trickle
 /// stays under.
-fn options(method: Option<Method>) -> Options {
+fn options() -> Options {
     Options {
         parallel: 4,
-        method,
         import_timeout: Duration::from_secs(300),
         fetch: FetchOptions {
             connect_timeout: Duration::from_secs(10),
@@ -164,50 +163,68 @@ pub(crate) async fn apply_catalog(
     method: Option<Method>,
     hooks: Arc<dyn Hooks>,
 ) -> (Plan, Report) {
-    let plan = plan_catalog(client, catalog).await;
-    let observed = client.list_images().await.expect("list images");
+    let plan = plan_catalog(client, catalog, method).await;
     let target = Target {
         client: Arc::clone(client),
         plan: plan.clone(),
-        hash_algo: apply::hash_algorithm(&observed),
     };
-    let report = apply::apply(vec![target], &options(method), hooks)
+    let report = apply::apply(vec![target], &options(), hooks)
         .await
         .expect("apply starts");
     (plan, report)
 }
 
-pub(crate) async fn plan_catalog(client: &GlanceClient, catalog: &Path) -> Plan {
+pub(crate) async fn plan_catalog(
+    client: &GlanceClient,
+    catalog: &Path,
+    method: Option<Method>,
+) -> Plan {
     let desired = resolve(catalog, TAG);
-    let observed = client.list_images().await.expect("list images");
+    let observed = client.observe().await.expect("observe");
     let policy = Policy {
         managed_tag: TAG.into(),
         prune: Prune::None,
+        method,
     };
     planner::plan(&desired, &observed, &policy)
 }
 
-/// The plan is exactly one create of `name` (nothing left over to clean up first).
+/// The plan is exactly one create of `name` and its publish (nothing left over to clean up
+/// first).
 fn assert_single_create(plan: &Plan, name: &str) {
-    let [step] = &plan.steps[..] else {
-        panic!("expected one create, got {:#?}", plan.steps);
+    let [create, publish] = &plan.steps[..] else {
+        panic!("expected one create and its publish, got {:#?}", plan.steps);
     };
-    assert_eq!(step.phase, Phase::Upload);
+    assert_eq!(create.phase, Phase::Upload);
     assert!(
-        matches!(&step.action, Action::Create { image } if image.name == name),
-        "{step:#?}"
+        matches!(&create.action, Action::Create { image, .. } if image.name == name),
+        "{create:#?}"
+    );
+    assert_eq!(publish.phase, Phase::Publish);
+    assert!(
+        matches!(&publish.action, Action::Publish { name: n, .. } if n == name),
+        "{publish:#?}"
     );
 }
 
-/// The report's one entry.
+/// The report's one create entry; its publish (when there is one) follows it.
 fn only_entry(report: &Report) -> &Entry {
     let [cloud] = &report.clouds[..] else {
         panic!("one cloud expected: {report:#?}");
     };
-    let [entry] = &cloud.entries[..] else {
-        panic!("one entry expected: {report:#?}");
+    let (create, publish) = match &cloud.entries[..] {
+        [create] => (create, None),
+        [create, publish] => (create, Some(publish)),
+        _ => panic!("one create (and its publish) expected: {report:#?}"),
     };
-    entry
+    assert_eq!(create.action, "create", "{report:#?}");
+    if let Some(publish) = publish {
+        assert_eq!(publish.action, "publish", "{report:#?}");
+        // A failed create skips its publish; a done one is published.
+        let published = matches!(publish.outcome, Outcome::Done);
+        assert_eq!(published, create.outcome == Outcome::Done, "{report:#?}");
+    }
+    create
 }
 
 /// The data path a create took: what `auto` picks on the sandbox is glance-direct.
@@ -340,7 +357,7 @@ impl Case {
             transfer.digests.get("sha256"),
             Some(&self.upstream.digest(&self.path, Algo::Sha256))
         );
-        let again = plan_catalog(&self.client, &self.catalog).await;
+        let again = plan_catalog(&self.client, &self.catalog, None).await;
         assert!(again.steps.is_empty(), "{:#?}", again.steps);
         image
     }

@@ -216,13 +216,13 @@ async fn two_applies_at_once_leave_one_image_per_version() {
     } else {
         (a, b, log_b)
     };
-    let creates = entries(&worker);
-    assert_eq!(creates.len(), 8, "{worker:#}");
-    assert!(
-        creates
-            .iter()
-            .all(|(_, action, status)| action == "create" && status == "done")
-    );
+    let steps = entries(&worker);
+    assert_eq!(steps.len(), 16, "8 creates and their publishes: {worker:#}");
+    assert!(steps.iter().all(|(phase, action, status)| status == "done"
+        && matches!(
+            (phase.as_str(), action.as_str()),
+            ("upload", "create") | ("publish", "publish")
+        )));
     assert!(entries(&waiter).is_empty(), "{waiter:#}");
     assert!(
         waiter_log.contains("another apply holds the lock"),
@@ -251,7 +251,11 @@ async fn an_apply_during_another_ones_upload_waits_and_changes_nothing() {
     scenario.upstream.clear_fault(slow);
     let (a, _) = report(&wait_output(first).await, &scenario.log("first"));
     let (b, _) = report(&wait_output(second).await, &scenario.log("second"));
-    assert_eq!(entries(&a).len(), 2, "{a:#}");
+    assert_eq!(
+        entries(&a).len(),
+        4,
+        "two creates and their publishes: {a:#}"
+    );
     assert!(entries(&b).is_empty(), "{b:#}");
     scenario.assert_one_image_per_version(&client).await;
     scenario.assert_plan_empty().await;
@@ -277,7 +281,11 @@ async fn kill_9_with_a_restart_waiting_converges() {
     scenario.upstream.clear_fault(path);
     let (b, _) = report(&wait_output(second).await, &scenario.log("second"));
     let steps = entries(&b);
-    let expected = [("cleanup", "delete", "done"), ("upload", "create", "done")];
+    let expected = [
+        ("cleanup", "delete", "done"),
+        ("upload", "create", "done"),
+        ("publish", "publish", "done"),
+    ];
     assert_eq!(
         steps,
         expected.map(|(p, a, o)| (p.to_owned(), a.to_owned(), o.to_owned())),

@@ -71,7 +71,11 @@ async fn rotation_renames_the_old_version_and_applies_on_rotate() {
         &cleanup,
     )
     .await;
-    assert_eq!(report.done(), 2, "{report:#?}");
+    assert_eq!(
+        report.done(),
+        4,
+        "two creates and their publishes: {report:#?}"
+    );
     let (r1, h1) = (
         created(&report, &r).image_id.clone().unwrap(),
         created(&report, &h).image_id.clone().unwrap(),
@@ -92,7 +96,7 @@ async fn rotation_renames_the_old_version_and_applies_on_rotate() {
     let report = run(vec![rotating], &options(), &cleanup).await;
     assert_eq!(
         (report.done(), report.clouds[0].entries.len()),
-        (4, 4),
+        (6, 6),
         "{text}\n{report:#?}"
     );
     for name in [&r, &h] {
@@ -465,7 +469,7 @@ async fn untagged_images_with_managed_names_are_left_alone() {
     let report = run(vec![planned], &options(), &cleanup).await;
     assert_eq!(
         (report.done(), report.clouds[0].entries.len()),
-        (2, 2),
+        (3, 3),
         "{report:#?}"
     );
     // Both entries carry the name `u`: the create's final name, the update's current one.
@@ -525,8 +529,8 @@ async fn admin_never_adopts_another_projects_images() {
     );
     assert_eq!(
         planned.plan.steps.len(),
-        1,
-        "the admin's own create:\n{text}"
+        2,
+        "the admin's own create and its publish:\n{text}"
     );
     assert!(
         matches!(planned.plan.steps[0].action, Action::Create { .. }),

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{NaiveDate, Utc};
 use image_manager::apply::{self, NoHooks, Options, Outcome, Report, Target};
-use image_manager::catalog::{self};
+use image_manager::catalog::{self, Method};
 use image_manager::desired::{self, DesiredImage, DesiredState, properties};
 use image_manager::glance::{GlanceClient, ImageStatus, ObservedImage};
 use image_manager::plan::{self, Policy, Prune, render};
@@ -169,20 +169,30 @@ pub(crate) fn desired_now(path: &Path) -> DesiredState {
 
 // ------------------------------------------------------------------- apply ----
 
-/// What the CLI does per cloud: observe once, plan, guess the cloud's hash algorithm.
+/// What the CLI does per cloud: observe once, plan.
 pub(crate) async fn target(
     client: &Arc<GlanceClient>,
     desired: &DesiredState,
     prune: Prune,
 ) -> Target {
-    let observed = client.list_images().await.unwrap();
+    target_with(client, desired, prune, None).await
+}
+
+/// [`target`] with `--method`.
+pub(crate) async fn target_with(
+    client: &Arc<GlanceClient>,
+    desired: &DesiredState,
+    prune: Prune,
+    method: Option<Method>,
+) -> Target {
+    let observed = client.observe().await.unwrap();
     let policy = Policy {
         managed_tag: TAG.into(),
         prune,
+        method,
     };
     Target {
         plan: plan::plan(desired, &observed, &policy),
-        hash_algo: apply::hash_algorithm(&observed),
         client: Arc::clone(client),
     }
 }

@@ -123,10 +123,11 @@ async fn create_queued(client: &GlanceClient, cleanup: &Cleanup, image: &NewImag
 /// The library pipeline `plan` runs: resolve, observe once, plan.
 pub(crate) async fn plan_with(client: &GlanceClient, path: &Path, tag: &str, prune: Prune) -> Plan {
     let desired = resolve(path, tag);
-    let observed = client.list_images().await.unwrap();
+    let observed = client.observe().await.unwrap();
     let policy = Policy {
         managed_tag: tag.into(),
         prune,
+        method: None,
     };
     plan::plan(&desired, &observed, &policy)
 }
@@ -139,7 +140,8 @@ fn step_set(plan: &Plan) -> BTreeSet<(String, String, String, String)> {
         .map(|step| {
             let v = serde_json::to_value(step).unwrap();
             let target = match &step.action {
-                Action::Create { image } => image.name.clone(),
+                Action::Create { image, .. } => image.name.clone(),
+                Action::Publish { name, .. } => name.clone(),
                 other => other.image_id().unwrap().to_owned(),
             };
             let text = |path: &str| v.pointer(path).and_then(Value::as_str).unwrap().to_owned();
@@ -244,7 +246,8 @@ fn new_catalog_plans_a_create_per_image_with_exit_code_2() {
     assert!(!out.contains(&z), "--filter let {z} through:\n{out}");
     assert!(
         out.contains(
-            "Plan for cloud \"admin\": 3 to create, 0 to update, 0 to rename, 0 to prune;"
+            "Plan for cloud \"admin\": 3 to create, 3 to publish, 0 to update, 0 to rename, 0 to \
+             prune;"
         ),
         "{out}"
     );
@@ -258,7 +261,9 @@ fn new_catalog_plans_a_create_per_image_with_exit_code_2() {
     assert_eq!(plan["cloud"], "admin");
     assert_eq!(plan["changes"], true);
     assert_eq!(plan["summary"]["create"], 3, "{doc:#}");
+    assert_eq!(plan["summary"]["publish"], 3, "{doc:#}");
     let names: BTreeSet<&str> = items(&plan["steps"])
+        .filter(|s| s["category"] != "publish")
         .map(|s| {
             assert_eq!(s["category"], "create");
             assert_eq!(s["reason"]["kind"], "missing");
@@ -330,10 +335,13 @@ async fn crafted_images_give_the_expected_plan() {
     let mut expected = BTreeSet::from([
         step("update", &a1, "drift", "publish"),
         step("create", &b, "missing", "upload"),
+        step("publish", &b, "uploaded", "publish"),
         step("create", &c, "missing", "upload"),
+        step("publish", &c, "uploaded", "publish"),
         step("update", &c1, "superseded", "rotate"),
         step("delete", &d_left, "leftover", "cleanup"),
         step("create", &d, "missing", "upload"),
+        step("publish", &d, "uploaded", "publish"),
         step("deactivate", &g1, "status", "publish"),
         step("delete", &h2, "duplicate", "cleanup"),
     ]);

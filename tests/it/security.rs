@@ -58,6 +58,7 @@ fn plan_text_and_json_show_no_password_or_signature() {
     let (_dir, path) = write_catalog(&[signed_catalog()["images:\n".len()..].to_owned()]);
     let desired = resolve(&path, TAG);
     let observed = ObservedState {
+        import_methods: Vec::new(),
         cloud: "test".into(),
         project_id: None,
         images: Vec::new(),
@@ -65,9 +66,10 @@ fn plan_text_and_json_show_no_password_or_signature() {
     let policy = Policy {
         managed_tag: TAG.into(),
         prune: Prune::None,
+        method: None,
     };
     let plan = plan::plan(&desired, &observed, &policy);
-    assert_eq!(plan.steps.len(), 1, "{plan:?}");
+    assert_eq!(plan.steps.len(), 2, "a create and its publish: {plan:?}");
     let text = render::text(&plan, false).to_string();
     assert!(!leaks(&text), "{text}");
     assert!(
