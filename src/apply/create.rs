@@ -237,14 +237,14 @@ async fn stream(
 
 /// After the body: import (glance-direct), wait until active, compare `os_hash_value`, unmark
 /// (recording `built` as `image_build_date`, see [`build_date`]).
-async fn finish(
+async fn finish<'v>(
     ctx: &Context,
     to: &Destination,
     id: &str,
-    verified: &Result<Verified, transfer::Error>,
+    verified: &'v Result<Verified, transfer::Error>,
     sent: Result<u64, glance::Error>,
     built: Option<&str>,
-) -> Result<(), Error> {
+) -> Result<&'v Verified, Error> {
     let verified = match (verified, sent) {
         (Ok(verified), Ok(_)) => verified,
         // The body failed because the bytes were wrong: that is the cause to report.
@@ -265,7 +265,8 @@ async fn finish(
     }
     let active = activated(ctx, &to.client, id).await?;
     check_stored(&to.client, &active, &verified.digests).await?;
-    unmark(&to.client, id, built).await
+    unmark(&to.client, id, built).await?;
+    Ok(verified)
 }
 
 /// Keeps a verified image, or deletes a failed one and reports why.
@@ -273,25 +274,22 @@ async fn settle(
     to: &Destination,
     id: String,
     verified: &Result<Verified, transfer::Error>,
-    result: Result<(), Error>,
+    result: Result<&Verified, Error>,
 ) -> Result<Uploaded, Failed> {
-    let client = &to.client;
-    let transfer = verified.as_ref().ok().map(|v| Transfer {
-        method: to.way.as_str().to_owned(),
-        bytes: v.digests.bytes,
-        digests: digest_map(&v.digests),
-    });
     match result {
-        Ok(()) => Ok(Uploaded {
+        Ok(verified) => Ok(Uploaded {
             id,
-            transfer: transfer.unwrap_or_default(),
+            transfer: transferred(to.way, &verified.digests),
         }),
         Err(error) => {
-            discard(client, &id).await;
+            discard(&to.client, &id).await;
             Err(Failed {
                 id: Some(id),
                 error,
-                transfer,
+                transfer: verified
+                    .as_ref()
+                    .ok()
+                    .map(|v| transferred(to.way, &v.digests)),
             })
         }
     }
@@ -330,11 +328,7 @@ async fn web_download(
     match result {
         Ok(verified) => Ok(Uploaded {
             id,
-            transfer: Transfer {
-                method: Way::WebDownload.as_str().into(),
-                bytes: verified.digests.bytes,
-                digests: digest_map(&verified.digests),
-            },
+            transfer: transferred(Way::WebDownload, &verified.digests),
         }),
         Err(error) => {
             discard(&to.client, &id).await;
@@ -463,9 +457,14 @@ fn failed(id: Option<String>, error: Error) -> Failed {
     }
 }
 
-fn digest_map(digests: &Digests) -> BTreeMap<String, String> {
-    digests
-        .iter()
-        .map(|(algorithm, hex)| (algorithm.name().to_owned(), hex.to_owned()))
-        .collect()
+/// The report's record of a verified transfer.
+fn transferred(method: Way, digests: &Digests) -> Transfer {
+    Transfer {
+        method,
+        bytes: digests.bytes,
+        digests: digests
+            .iter()
+            .map(|(algorithm, hex)| (algorithm, hex.to_owned()))
+            .collect(),
+    }
 }

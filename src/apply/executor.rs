@@ -321,13 +321,12 @@ impl Run {
         {
             self.failed.insert((key.0, identity.definition.clone()));
         }
-        let (action, name) = describe(&step.action);
         let entry = Entry {
             phase: step.phase,
-            action,
+            action: step.action.kind(),
             identity: step.identity.clone(),
             image_id: image_id.or_else(|| step.action.image_id().map(str::to_owned)),
-            name: name.to_owned(),
+            name: step.action.name().to_owned(),
             outcome,
             duration,
             transfer,
@@ -361,27 +360,14 @@ impl Run {
     }
 }
 
-/// The report's action word and the image name a step is about.
-fn describe(action: &Action) -> (&'static str, &str) {
-    match action {
-        Action::Create { image, .. } => ("create", &image.name),
-        Action::Publish { name, .. } => ("publish", name),
-        Action::Update { name, .. } => ("update", name),
-        Action::Deactivate { name, .. } => ("deactivate", name),
-        Action::Reactivate { name, .. } => ("reactivate", name),
-        Action::Delete { name, .. } => ("delete", name),
-    }
-}
-
 /// An entry for a step no phase ran (cannot happen unless a phase is missing from [`PHASES`]).
 fn unreached(step: &Step) -> Entry {
-    let (action, name) = describe(&step.action);
     Entry {
         phase: step.phase,
-        action,
+        action: step.action.kind(),
         identity: step.identity.clone(),
         image_id: step.action.image_id().map(str::to_owned),
-        name: name.to_owned(),
+        name: step.action.name().to_owned(),
         outcome: Outcome::Skipped {
             reason: "not reached".into(),
         },

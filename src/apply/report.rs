@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::catalog::checksums::Algorithm;
 use crate::desired::Identity;
-use crate::plan::{Phase, Unplannable};
+use crate::plan::{ActionKind, Phase, Unplannable, Way};
 
 /// The JSON report's schema version; bumped on incompatible changes.
 pub const FORMAT_VERSION: &str = "1";
@@ -43,7 +44,7 @@ pub struct CloudReport {
 pub struct Entry {
     pub phase: Phase,
     /// `create`, `publish`, `update`, `deactivate`, `reactivate` or `delete`.
-    pub action: &'static str,
+    pub action: ActionKind,
     pub identity: Option<Identity>,
     /// The Glance image (for a create and its publish: the new image, once it exists).
     pub image_id: Option<String>,
@@ -81,16 +82,16 @@ pub enum Outcome {
 }
 
 /// The data path of one created image.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Transfer {
     /// `glance-direct`, `upload` or `web-download`.
-    pub method: String,
+    pub method: Way,
     /// Bytes Glance received (after decompression).
     pub bytes: u64,
     /// Every digest computed on the way, lowercase hex by algorithm (`sha256`, `sha512`, …);
     /// the upstream's was compared with the catalog, Glance's `os_hash_algo` one with
     /// `os_hash_value`.
-    pub digests: BTreeMap<String, String>,
+    pub digests: BTreeMap<Algorithm, String>,
 }
 
 impl Report {

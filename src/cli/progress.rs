@@ -305,7 +305,7 @@ fn step_line(cloud: &str, entry: &Entry, words: bool) -> String {
 mod tests {
     use super::*;
     use crate::apply::Transfer;
-    use crate::plan::Phase;
+    use crate::plan::{ActionKind, Phase, Way};
 
     const MIB: u64 = 1 << 20;
     const ID: &str = "(id 12345678-aaaa-bbbb-cccc-1234567890ab)";
@@ -354,19 +354,20 @@ mod tests {
             duration: Duration::from_secs(8),
             transfer: None,
         };
-        let mut done = entry("create", Outcome::Done);
+        let mut done = entry(ActionKind::Create, Outcome::Done);
         done.transfer = Some(Transfer {
+            method: Way::GlanceDirect,
             bytes: 2048 * MIB,
-            ..Transfer::default()
+            digests: Default::default(),
         });
-        let mut skipped = entry("delete", Outcome::Skipped { reason: "r".into() });
+        let mut skipped = entry(ActionKind::Delete, Outcome::Skipped { reason: "r".into() });
         skipped.image_id = None;
         let (failed, message) = (Outcome::Failed { error: "e".into() }, "i".into());
         [
             done,
-            entry("update", failed),
+            entry(ActionKind::Update, failed),
             skipped,
-            entry("delete", Outcome::InUse { message }),
+            entry(ActionKind::Delete, Outcome::InUse { message }),
         ]
     }
 

@@ -116,6 +116,32 @@ pub enum Action {
     },
 }
 
+/// Which Glance operation an action is, without its data: what the report names and the
+/// progress hooks show. Serialised as the action's `type` in the plan JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    Create,
+    Publish,
+    Update,
+    Deactivate,
+    Reactivate,
+    Delete,
+}
+
+impl std::fmt::Display for ActionKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ActionKind::Create => "create",
+            ActionKind::Publish => "publish",
+            ActionKind::Update => "update",
+            ActionKind::Deactivate => "deactivate",
+            ActionKind::Reactivate => "reactivate",
+            ActionKind::Delete => "delete",
+        })
+    }
+}
+
 impl Action {
     /// One character for the text plan: `+` create, `*` publish, `~` update, `→` rename only,
     /// `-` delete or deactivate, `^` reactivate.
@@ -123,14 +149,41 @@ impl Action {
         match self {
             Action::Create { .. } => "+",
             Action::Publish { .. } => "*",
-            Action::Update { changes, .. }
-                if changes.iter().all(|c| matches!(c, Change::Name { .. })) =>
-            {
-                "→"
-            }
+            Action::Update { .. } if self.is_rename() => "→",
             Action::Update { .. } => "~",
             Action::Deactivate { .. } | Action::Delete { .. } => "-",
             Action::Reactivate { .. } => "^",
+        }
+    }
+
+    /// The operation, without its data.
+    pub fn kind(&self) -> ActionKind {
+        match self {
+            Action::Create { .. } => ActionKind::Create,
+            Action::Publish { .. } => ActionKind::Publish,
+            Action::Update { .. } => ActionKind::Update,
+            Action::Deactivate { .. } => ActionKind::Deactivate,
+            Action::Reactivate { .. } => ActionKind::Reactivate,
+            Action::Delete { .. } => ActionKind::Delete,
+        }
+    }
+
+    /// An update that changes nothing but the name (a rotation's rename).
+    pub fn is_rename(&self) -> bool {
+        matches!(self, Action::Update { changes, .. }
+            if changes.iter().all(|c| matches!(c, Change::Name { .. })))
+    }
+
+    /// The image's name as planned: a create's and a publish's final name, else its name in
+    /// Glance now.
+    pub fn name(&self) -> &str {
+        match self {
+            Action::Create { image, .. } => &image.name,
+            Action::Publish { name, .. }
+            | Action::Update { name, .. }
+            | Action::Deactivate { name, .. }
+            | Action::Reactivate { name, .. }
+            | Action::Delete { name, .. } => name,
         }
     }
 

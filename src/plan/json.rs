@@ -89,7 +89,7 @@ impl Category {
             (_, Action::Create { .. }) => Category::Create,
             (_, Action::Publish { .. }) => Category::Publish,
             (_, Action::Delete { .. }) => Category::Prune,
-            (_, action @ Action::Update { .. }) if action.symbol() == "→" => Category::Rename,
+            (_, action @ Action::Update { .. }) if action.is_rename() => Category::Rename,
             (_, Action::Update { .. } | Action::Deactivate { .. } | Action::Reactivate { .. }) => {
                 Category::Update
             }

@@ -11,7 +11,7 @@ pub mod json;
 mod projection;
 pub mod render;
 
-pub use action::{Action, Change, Phase, Plan, Reason, Step, Unplannable, Warning};
+pub use action::{Action, ActionKind, Change, Phase, Plan, Reason, Step, Unplannable, Warning};
 pub use data_path::{DataPath, Way};
 pub use projection::project;
 

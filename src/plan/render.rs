@@ -206,7 +206,7 @@ fn verb(action: &Action) -> &'static str {
     match action {
         Action::Create { .. } => "created",
         Action::Publish { .. } => "published",
-        Action::Update { .. } if action.symbol() == "→" => "renamed",
+        Action::Update { .. } if action.is_rename() => "renamed",
         Action::Update { .. } => "updated in place",
         Action::Deactivate { .. } => "deactivated",
         Action::Reactivate { .. } => "reactivated",

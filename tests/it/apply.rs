@@ -14,7 +14,7 @@ use std::sync::Arc;
 use image_manager::apply::{self, NoHooks};
 use image_manager::catalog::Method;
 use image_manager::glance::{self, Visibility};
-use image_manager::plan::Prune;
+use image_manager::plan::{ActionKind, Prune};
 use serde_json::Value;
 
 use crate::apply_support::*;
@@ -244,7 +244,7 @@ async fn one_download_feeds_every_cloud() {
     let mut owners = BTreeSet::new();
     for (cloud, client) in report.clouds.iter().zip([&admin, &member]) {
         assert_eq!(cloud.entries.len(), 2, "{report:#?}");
-        assert_eq!(cloud.entries[1].action, "publish", "{report:#?}");
+        assert_eq!(cloud.entries[1].action, ActionKind::Publish, "{report:#?}");
         let e = &cloud.entries[0];
         assert_created(e, "glance-direct", &served, &["sha256", "sha512"]);
         let image = client

@@ -18,16 +18,17 @@ use std::time::Duration;
 
 use image_manager::apply::{self, Entry, Hooks, NoHooks, Options, Outcome, Report, Target};
 use image_manager::catalog::Method;
+use image_manager::catalog::checksums::Algorithm;
 use image_manager::desired::properties::{IMAGE_NAME, INTERNAL_VERSION, UNVERIFIED};
 use image_manager::glance::{self, GlanceClient, ImageStatus, ObservedImage, Visibility};
-use image_manager::plan::{self as planner, Action, Phase, Plan, Policy, Prune};
+use image_manager::plan::{self as planner, Action, ActionKind, Phase, Plan, Policy, Prune, Way};
 use image_manager::transfer::fetch::FetchOptions;
 use image_manager::transfer::pipeline::CHUNK;
 use image_manager::transfer::retry::RetryPolicy;
 use tempfile::TempDir;
 
 use crate::plan::resolve;
-use crate::sandbox::{self, unique_name};
+use crate::sandbox::{self, Cleanup, unique_name};
 use crate::upstream::{
     Algo, Fault, Upstream, qcow2_file, qcow2_with_backing, qcow2_with_data_file,
 };
@@ -69,40 +70,6 @@ pub(crate) async fn images_of(client: &GlanceClient, name: &str) -> Vec<Observed
         .into_iter()
         .filter(|i| i.property(IMAGE_NAME) == Some(name))
         .collect()
-}
-
-/// Deletes every image of definition `name` when dropped, panicking tests included (from a
-/// thread with its own runtime: `Drop` cannot await).
-pub(crate) struct Sweep(pub(crate) String);
-
-impl Drop for Sweep {
-    fn drop(&mut self) {
-        let name = self.0.clone();
-        let sweeper = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("sweep runtime");
-            runtime.block_on(async {
-                let Ok(client) = GlanceClient::connect(&sandbox::options("member")).await else {
-                    eprintln!("sweep: cannot connect; leaving the images of {name}");
-                    return;
-                };
-                let Ok(observed) = client.list_images().await else {
-                    eprintln!("sweep: cannot list; leaving the images of {name}");
-                    return;
-                };
-                for image in observed.images {
-                    if image.property(IMAGE_NAME) == Some(name.as_str())
-                        && let Err(e) = client.delete(&image.id).await
-                    {
-                        eprintln!("sweep: cannot delete image {}: {e}", image.id);
-                    }
-                }
-            });
-        });
-        let _ = sweeper.join();
-    }
 }
 
 /// The one image of `name` apply left: active, verified, published under its final name, and
@@ -217,9 +184,9 @@ fn only_entry(report: &Report) -> &Entry {
         [create, publish] => (create, Some(publish)),
         _ => panic!("one create (and its publish) expected: {report:#?}"),
     };
-    assert_eq!(create.action, "create", "{report:#?}");
+    assert_eq!(create.action, ActionKind::Create, "{report:#?}");
     if let Some(publish) = publish {
-        assert_eq!(publish.action, "publish", "{report:#?}");
+        assert_eq!(publish.action, ActionKind::Publish, "{report:#?}");
         // A failed create skips its publish; a done one is published.
         let published = matches!(publish.outcome, Outcome::Done);
         assert_eq!(published, create.outcome == Outcome::Done, "{report:#?}");
@@ -228,11 +195,11 @@ fn only_entry(report: &Report) -> &Entry {
 }
 
 /// The data path a create took: what `auto` picks on the sandbox is glance-direct.
-fn way(method: Option<Method>) -> &'static str {
+fn way(method: Option<Method>) -> Way {
     match method {
-        None | Some(Method::Auto | Method::GlanceDirect) => "glance-direct",
-        Some(Method::Upload) => "upload",
-        Some(Method::WebDownload) => "web-download",
+        None | Some(Method::Auto | Method::GlanceDirect) => Way::GlanceDirect,
+        Some(Method::Upload) => Way::Upload,
+        Some(Method::WebDownload) => Way::WebDownload,
     }
 }
 
@@ -266,7 +233,7 @@ struct Case {
     dir: TempDir,
     catalog: PathBuf,
     method: Option<Method>,
-    _sweep: Sweep,
+    _sweep: Cleanup,
 }
 
 impl Case {
@@ -294,7 +261,7 @@ impl Case {
         );
         Case {
             client: Arc::new(sandbox::member().await),
-            _sweep: Sweep(name.clone()),
+            _sweep: Cleanup::claiming(&name),
             path: path.to_owned(),
             upstream,
             name,
@@ -317,7 +284,7 @@ impl Case {
         let entry = only_entry(&report).clone();
         assert_eq!(
             (entry.action, entry.name.as_str()),
-            ("create", self.name.as_str())
+            (ActionKind::Create, self.name.as_str())
         );
         let Outcome::Failed { error } = &entry.outcome else {
             panic!("expected a failure: {entry:#?}");
@@ -354,7 +321,7 @@ impl Case {
         assert_eq!(transfer.method, way(self.method));
         assert_eq!(transfer.bytes, self.upstream.size(&self.path));
         assert_eq!(
-            transfer.digests.get("sha256"),
+            transfer.digests.get(&Algorithm::Sha256),
             Some(&self.upstream.digest(&self.path, Algo::Sha256))
         );
         let again = plan_catalog(&self.client, &self.catalog, None).await;

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use futures::future::join_all;
 
 use image_manager::glance::{self, GlanceClient, ImageStatus, ObservedImage, Visibility};
-use image_manager::plan::{Action, Change, Phase, Prune, Warning};
+use image_manager::plan::{Action, ActionKind, Change, Phase, Prune, Warning};
 
 use crate::apply_support::{
     Def, TAG, Ver, assert_as_desired, assert_created, assert_holds, catalog_of, created, day,
@@ -115,7 +115,7 @@ async fn rotation_renames_the_old_version_and_applies_on_rotate() {
             .iter()
             .find(|e| e.image_id.as_deref() == Some(id))
             .unwrap_or_else(|| panic!("{name} 1.0 not rotated: {report:#?}"));
-        assert_eq!(update.action, "update", "{update:#?}");
+        assert_eq!(update.action, ActionKind::Update, "{update:#?}");
         assert_eq!(update.phase, Phase::Rotate, "{update:#?}");
         assert_eq!(update.name, *name, "the name it had: {update:#?}");
     }
@@ -264,19 +264,19 @@ async fn retention(prune: Prune) {
         Prune::Deactivate => Some("deactivate"),
         Prune::Delete => Some("delete"),
     };
-    let mut done: Vec<(&str, String)> = report.clouds[0]
+    let mut done: Vec<(String, String)> = report.clouds[0]
         .entries
         .iter()
         .map(|e| {
             assert_eq!(e.outcome, image_manager::apply::Outcome::Done, "{e:#?}");
-            (e.action, e.image_id.clone().unwrap())
+            (e.action.to_string(), e.image_id.clone().unwrap())
         })
         .collect();
     done.sort();
-    let mut wanted: Vec<(&str, String)> = expected
+    let mut wanted: Vec<(String, String)> = expected
         .iter()
         .filter(|(_, fate)| *fate != Fate::Untouched)
-        .map(|(image, _)| (action.unwrap(), image.id.clone()))
+        .map(|(image, _)| (action.unwrap().to_owned(), image.id.clone()))
         .collect();
     wanted.sort();
     assert_eq!(done, wanted, "{text}\n{report:#?}");
@@ -474,14 +474,20 @@ async fn untagged_images_with_managed_names_are_left_alone() {
     );
     // Both entries carry the name `u`: the create's final name, the update's current one.
     let entries = &report.clouds[0].entries;
-    let create = entries.iter().find(|e| e.action == "create").unwrap();
+    let create = entries
+        .iter()
+        .find(|e| e.action == ActionKind::Create)
+        .unwrap();
     assert_eq!(
         create.identity.as_ref().unwrap().version,
         "2.0",
         "{report:#?}"
     );
     let created = create.image_id.clone().unwrap();
-    let update = entries.iter().find(|e| e.action == "update").unwrap();
+    let update = entries
+        .iter()
+        .find(|e| e.action == ActionKind::Update)
+        .unwrap();
     assert_eq!(
         update.image_id.as_deref(),
         Some(ours.as_str()),

@@ -12,7 +12,7 @@ use image_manager::apply::{self, NoHooks, Options, Outcome, Report, Target};
 use image_manager::catalog::{self, Method};
 use image_manager::desired::{self, DesiredImage, DesiredState, properties};
 use image_manager::glance::{GlanceClient, ImageStatus, ObservedImage};
-use image_manager::plan::{self, Policy, Prune, render};
+use image_manager::plan::{self, ActionKind, Policy, Prune, render};
 use serde_json::Value;
 use sha2::{Digest, Sha256, Sha512};
 
@@ -210,7 +210,7 @@ pub(crate) async fn run(targets: Vec<Target>, options: &Options, cleanup: &Clean
         .await
         .unwrap();
     for entry in report.clouds.iter().flat_map(|c| &c.entries) {
-        if let ("create", Some(id)) = (entry.action, &entry.image_id) {
+        if let (ActionKind::Create, Some(id)) = (entry.action, &entry.image_id) {
             cleanup.track(id);
         }
     }
@@ -225,7 +225,7 @@ pub(crate) fn shown(target: &Target) -> String {
 /// The report's create entry of the image named `name`.
 pub(crate) fn created<'r>(report: &'r Report, name: &str) -> &'r apply::Entry {
     let entries = report.clouds[0].entries.iter();
-    let mut found = entries.filter(|e| e.action == "create" && e.name == name);
+    let mut found = entries.filter(|e| e.action == ActionKind::Create && e.name == name);
     let entry = found
         .next()
         .unwrap_or_else(|| panic!("no entry for {name}: {report:#?}"));
@@ -309,13 +309,13 @@ pub(crate) fn assert_holds(image: &ObservedImage, served: &Served) {
 
 /// A create entry: done, with the expected data path and every digest computed on the way.
 pub(crate) fn assert_created(entry: &apply::Entry, method: &str, served: &Served, algos: &[&str]) {
-    assert_eq!(entry.action, "create", "{entry:#?}");
+    assert_eq!(entry.action, ActionKind::Create, "{entry:#?}");
     assert_eq!(entry.outcome, Outcome::Done, "{entry:#?}");
     let transfer = entry
         .transfer
         .as_ref()
         .expect("a create reports its transfer");
-    assert_eq!(transfer.method, method, "{entry:#?}");
+    assert_eq!(transfer.method.as_str(), method, "{entry:#?}");
     assert_eq!(transfer.bytes, served.len, "{entry:#?}");
     let digests: BTreeMap<String, String> = algos
         .iter()
@@ -328,13 +328,16 @@ pub(crate) fn assert_created(entry: &apply::Entry, method: &str, served: &Served
             ((*a).to_owned(), hex.clone())
         })
         .collect();
-    assert_eq!(transfer.digests, digests, "{entry:#?}");
+    let computed: BTreeMap<String, String> = (transfer.digests.iter())
+        .map(|(algorithm, hex)| (algorithm.name().to_owned(), hex.clone()))
+        .collect();
+    assert_eq!(computed, digests, "{entry:#?}");
 }
 
 /// Runs `image-manager apply --images <catalog> ARGS` with the sandbox clouds.yaml, stdin
 /// not a terminal; returns the exit code, stdout and stderr.
 pub(crate) fn apply_cli(catalog: &Path, args: &[&str]) -> (i32, String, String) {
-    crate::plan::run_cli("apply", catalog, args, &[])
+    crate::cli::run_cli("apply", catalog, args, &[])
 }
 
 pub(crate) fn json_of(stdout: &str) -> Value {
