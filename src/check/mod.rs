@@ -36,7 +36,7 @@ use serde::Serialize;
 use crate::desired::DesiredState;
 use crate::glance::{ObservedState, Visibility};
 pub use modules::{Module, ModuleReport, Report, TestcaseReport, evaluate, run};
-pub use regression::{Regression, after, regressions};
+pub use regression::{Regression, regressions};
 
 /// One image as the official checks see it: the fields they read, nothing else.
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -1,95 +1,20 @@
 //! SCS testcases a plan would break: the checks on Glance as it is and as it would be.
 //!
-//! `plan` (and later `apply`) warn before a change makes a main testcase fail that passes
-//! today — e.g. two visible `generic` images of one distro after a rotation without `hidden`
-//! or `oldgeneric`. Failures that exist already are `check`'s business, not the plan's, so
-//! only new failures are reported.
+//! `plan` and `apply` warn before a change makes a main testcase fail that passes today — e.g.
+//! two visible `generic` images of one distro after a rotation without `hidden` or
+//! `oldgeneric`. "After" is the plan's projection (`plan::project`), never a second simulation
+//! of the planner. Failures that exist already are `check`'s business, not the plan's, so only
+//! new failures are reported.
 
 use chrono::{DateTime, Utc};
 
-use super::{Images, Module, Origin, Verdict, run};
-use crate::desired::{DesiredState, Retention, properties};
-use crate::glance::{ObservedImage, ObservedState};
+use super::{Images, Module, Verdict, run};
 
 /// A main testcase that passes now and would not after the plan, with what it would say.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Regression {
     pub testcase: String,
     pub messages: Vec<String>,
-}
-
-/// The images the official checks would see once Glance matches `desired`: every listed
-/// image except the managed ones of the desired definitions, plus what those definitions
-/// want (prunable versions excluded: `--prune none` keeps them as they are, visible or not).
-///
-/// What the catalog cannot say comes from the image the version already has in Glance: its
-/// size, `os_hash_algo`, registration time, and the `image_build_date` `apply` recorded for a
-/// version without `build_date`. A version not in Glance yet gets stand-ins that pass, as
-/// nothing about them is known before the upload: size 0, and today for a missing build date
-/// (`apply` records the upstream's `Last-Modified` day, a past date); its `os_hash_algo` stays
-/// unknown, which only the recommended `scs-0102-prop-hash_algo` reads.
-pub fn after(
-    observed: &ObservedState,
-    desired: &DesiredState,
-    managed_tag: &str,
-    now: DateTime<Utc>,
-) -> Images {
-    let replaced = |image: &crate::glance::ObservedImage| {
-        image.has_tag(managed_tag)
-            && image
-                .property(properties::IMAGE_NAME)
-                .is_some_and(|name| desired.definitions.iter().any(|d| d.name == name))
-    };
-    let kept = ObservedState {
-        import_methods: Vec::new(),
-        cloud: observed.cloud.clone(),
-        project_id: observed.project_id.clone(),
-        images: observed
-            .images
-            .iter()
-            .filter(|i| !replaced(i))
-            .cloned()
-            .collect(),
-    };
-    let mut wanted = desired.clone();
-    for definition in &mut wanted.definitions {
-        definition
-            .images
-            .retain(|i| i.retention != Retention::Prunable);
-    }
-    let mut images = Images::from_observed(&kept);
-    for mut image in Images::from_desired(&wanted, now).images {
-        let identity = |i: &ObservedImage| {
-            i.property(properties::IMAGE_NAME) == image.property(properties::IMAGE_NAME)
-                && i.property(properties::INTERNAL_VERSION)
-                    == image.property(properties::INTERNAL_VERSION)
-        };
-        let existing = observed
-            .images
-            .iter()
-            .find(|i| i.has_tag(managed_tag) && identity(i));
-        let date = match existing {
-            Some(existing) => {
-                image.size = existing.size;
-                image.os_hash_algo.clone_from(&existing.os_hash_algo);
-                image.created_at = existing.created_at;
-                existing.property(properties::BUILD_DATE).map(str::to_owned)
-            }
-            None => {
-                image.size = Some(0);
-                Some(now.format("%Y-%m-%d").to_string())
-            }
-        };
-        if let Some(date) = date {
-            image
-                .properties
-                .entry(properties::BUILD_DATE.to_owned())
-                .or_insert(date);
-        }
-        images.images.push(image);
-    }
-    images.origin = Origin::Glance;
-    images
 }
 
 /// Main testcases of every module that pass on `before` and fail or abort on `after`.
@@ -117,8 +42,25 @@ pub fn regressions(before: &Images, after: &Images, now: DateTime<Utc>) -> Vec<R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::desired;
-    use crate::glance::{ObservedImage, Visibility};
+    use crate::desired::{self, DesiredState, properties};
+    use crate::glance::{ObservedImage, ObservedState, Visibility};
+    use crate::plan::{self, Policy, Prune};
+
+    /// The checks' view of Glance once the plan for `desired` ran.
+    fn after(
+        observed: &ObservedState,
+        desired: &DesiredState,
+        tag: &str,
+        now: DateTime<Utc>,
+    ) -> Images {
+        let policy = Policy {
+            managed_tag: tag.into(),
+            prune: Prune::None,
+            method: None,
+        };
+        let plan = plan::plan(desired, observed, &policy);
+        Images::from_observed(&plan::project(observed, &plan, now))
+    }
 
     const CATALOG: &str = r#"images:
   - name: Ubuntu 24.04

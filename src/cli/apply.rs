@@ -14,21 +14,22 @@ use chrono::SecondsFormat;
 
 use super::Exit;
 use super::args::{ApplyArgs, OutputFormat};
-use super::plan::{connect, observe, policy, print, resolve, warn_scs_regressions};
+use super::cloud::{connect, observe};
+use super::output;
 use super::progress::{ProgressMode, hooks};
-use crate::apply::{self, Report, Target};
-use crate::catalog::Catalog;
+use super::reconcile::{self, Config};
+use crate::apply::{self, Outcome, Report, Target};
 use crate::glance::{GlanceClient, Held, Holder, LockOptions};
-use crate::plan::{self, Action, Phase, Plan};
+use crate::plan::{Action, Phase, Plan};
 use crate::transfer::fetch::FetchOptions;
 
 /// The top-level entry point for `apply`: takes every cloud's apply lock, then plans and
 /// executes under it, and releases the locks however the run ends.
 pub async fn run(args: &ApplyArgs, quiet: bool, fetch: FetchOptions) -> anyhow::Result<Exit> {
-    let catalog = super::valid_catalog(&args.selection.catalog_paths(), "applied")?;
-    let clients = connect(&args.selection).await?;
+    let config = Config::resolve(&args.selection, "applied")?;
+    let clients = connect(&config.clouds).await?;
     let locks = lock(&clients, args).await?;
-    let result = locked(args, &catalog, &clients, quiet, fetch).await;
+    let result = locked(args, &config, &clients, quiet, fetch).await;
     for held in locks {
         held.release().await;
     }
@@ -75,25 +76,23 @@ async fn lock(clients: &[Arc<GlanceClient>], args: &ApplyArgs) -> anyhow::Result
 /// Observe, plan, confirm, execute and report, with the locks held.
 async fn locked(
     args: &ApplyArgs,
-    catalog: &Catalog,
+    config: &Config,
     clients: &[Arc<GlanceClient>],
     quiet: bool,
     fetch: FetchOptions,
 ) -> anyhow::Result<Exit> {
-    let desired = resolve(catalog, &args.selection);
-    let policy = policy(&args.selection);
     let observed = observe(clients).await?;
-    let mut targets = Vec::new();
-    for (client, observed) in clients.iter().zip(observed) {
-        warn_scs_regressions(&observed, &desired, &policy.managed_tag);
-        targets.push(Target {
-            plan: plan::plan(&desired, &observed, &policy),
+    let targets: Vec<Target> = clients
+        .iter()
+        .zip(&observed)
+        .map(|(client, observed)| Target {
+            plan: config.plan(observed),
             client: Arc::clone(client),
-        });
-    }
+        })
+        .collect();
     let plans: Vec<Plan> = targets.iter().map(|t| t.plan.clone()).collect();
     if args.output == OutputFormat::Text {
-        print(&plans, OutputFormat::Text).context("writing the plan to stdout")?;
+        reconcile::print(&plans, OutputFormat::Text)?;
     }
     confirm_deletes(&plans, args.yes)?;
     let options = apply::Options {
@@ -104,7 +103,7 @@ async fn locked(
     let report = apply::apply(targets, &options, hooks(ProgressMode::detect(quiet)))
         .await
         .context("starting apply")?;
-    summarize(&report, args.output).context("writing the report to stdout")?;
+    summarize(&report, args.output)?;
     Ok(if report.failed() > 0 {
         Exit::Failure
     } else {
@@ -139,46 +138,26 @@ fn confirm_deletes(plans: &[Plan], yes: bool) -> anyhow::Result<()> {
 }
 
 /// The report as JSON, or one summary line per cloud.
-fn summarize(report: &Report, output: OutputFormat) -> io::Result<()> {
-    let mut stdout = io::stdout().lock();
-    match output {
-        OutputFormat::Json => {
-            let json = serde_json::to_string_pretty(report).map_err(io::Error::other)?;
-            writeln!(stdout, "{json}")?;
-        }
-        OutputFormat::Text => {
-            for cloud in &report.clouds {
-                let count = |status: &str| {
-                    cloud
-                        .entries
-                        .iter()
-                        .filter(|e| outcome_word(&e.outcome) == status)
-                        .count()
-                };
-                writeln!(
-                    stdout,
-                    "\nApply {}: {} done, {} failed, {} skipped, {} in use ({} Glance API calls, \
-                     {} retried, {} uploads recreated)",
-                    cloud.cloud,
-                    count("done"),
-                    count("failed"),
-                    count("skipped"),
-                    count("in_use"),
-                    cloud.api_calls,
-                    cloud.retries,
-                    cloud.recreated_uploads
-                )?;
-            }
-        }
-    }
-    stdout.flush()
-}
-
-fn outcome_word(outcome: &apply::Outcome) -> &'static str {
-    match outcome {
-        apply::Outcome::Done => "done",
-        apply::Outcome::Failed { .. } => "failed",
-        apply::Outcome::Skipped { .. } => "skipped",
-        apply::Outcome::InUse { .. } => "in_use",
-    }
+fn summarize(report: &Report, format: OutputFormat) -> anyhow::Result<()> {
+    output::stdout(|stdout| match format {
+        OutputFormat::Json => output::json(stdout, report),
+        OutputFormat::Text => report.clouds.iter().try_for_each(|cloud| {
+            let count = |outcome: fn(&Outcome) -> bool| {
+                cloud.entries.iter().filter(|e| outcome(&e.outcome)).count()
+            };
+            writeln!(
+                stdout,
+                "\nApply {}: {} done, {} failed, {} skipped, {} in use ({} Glance API calls, \
+                 {} retried, {} uploads recreated)",
+                cloud.cloud,
+                count(|o| matches!(o, Outcome::Done)),
+                count(|o| matches!(o, Outcome::Failed { .. })),
+                count(|o| matches!(o, Outcome::Skipped { .. })),
+                count(|o| matches!(o, Outcome::InUse { .. })),
+                cloud.api_calls,
+                cloud.retries,
+                cloud.recreated_uploads
+            )
+        }),
+    })
 }

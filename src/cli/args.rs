@@ -71,11 +71,25 @@ pub enum Command {
     Update(UpdateArgs),
 }
 
+/// Which catalog files a command reads: the one `--images` every subcommand shares.
 #[derive(Debug, Args)]
-pub struct ValidateArgs {
+pub struct CatalogArgs {
     /// Catalog file or directory (repeatable); default: images.d/.
     #[arg(long = "images", value_name = "PATH")]
     pub images: Vec<PathBuf>,
+}
+
+impl CatalogArgs {
+    /// Every path given, or the default catalog directory.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        or_default_catalog(self.images.clone())
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub catalog: CatalogArgs,
     /// More catalog files or directories, as positional arguments.
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
@@ -90,16 +104,16 @@ pub struct ValidateArgs {
 impl ValidateArgs {
     /// Every path given, or the default catalog directory.
     pub fn catalog_paths(&self) -> Vec<PathBuf> {
-        or_default_catalog(self.images.iter().chain(&self.paths).cloned().collect())
+        let given = self.catalog.images.iter().chain(&self.paths).cloned();
+        or_default_catalog(given.collect())
     }
 }
 
 /// What `plan` and `apply` reconcile: which catalog, which clouds, which images.
 #[derive(Debug, Args)]
 pub struct Selection {
-    /// Catalog file or directory (repeatable); default: images.d/.
-    #[arg(long = "images", value_name = "PATH")]
-    pub images: Vec<PathBuf>,
+    #[command(flatten)]
+    pub catalog: CatalogArgs,
     /// Cloud name in clouds.yaml (repeatable: one plan per cloud); default: $OS_CLOUD, else
     /// the OS_* variables.
     #[arg(long = "cloud", value_name = "NAME")]
@@ -127,13 +141,6 @@ pub struct Selection {
     /// failures are final, so a Glance that keeps failing fails the run in minutes.
     #[arg(long, value_name = "N", default_value_t = crate::glance::retry::DEFAULT_BUDGET)]
     pub retry_budget: u32,
-}
-
-impl Selection {
-    /// Every path given, or the default catalog directory.
-    pub fn catalog_paths(&self) -> Vec<PathBuf> {
-        or_default_catalog(self.images.clone())
-    }
 }
 
 #[derive(Debug, Args)]
@@ -251,7 +258,7 @@ mod tests {
     #[test]
     fn plan_defaults() {
         let args = plan_args(&[]).unwrap();
-        assert_eq!(args.selection.catalog_paths(), [PathBuf::from("images.d")]);
+        assert_eq!(args.selection.catalog.paths(), [PathBuf::from("images.d")]);
         assert!(args.selection.clouds.is_empty());
         assert!(args.selection.filter.is_none());
         assert_eq!(args.selection.tag, "managed_by_image_manager");
@@ -283,7 +290,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(
-            args.selection.catalog_paths(),
+            args.selection.catalog.paths(),
             [PathBuf::from("a.yaml"), PathBuf::from("b/")]
         );
         assert_eq!(args.selection.clouds, ["prod", "prod-region2"]);
@@ -336,6 +343,7 @@ mod tests {
 
 /// Arguments of `check`. Parsing tests live in `cli/check.rs`.
 #[derive(Debug, Args)]
+#[command(mut_arg("images", |arg| arg.requires("offline")))]
 pub struct CheckArgs {
     /// Cloud name in clouds.yaml; default: $OS_CLOUD, else the OS_* variables. Use a plain
     /// member's credentials: the official suite counts only what a member sees.
@@ -359,20 +367,15 @@ pub struct CheckArgs {
     /// Check the images the catalog would publish instead of a cloud (no network).
     #[arg(long)]
     pub offline: bool,
-    /// Catalog file or directory for --offline (repeatable); default: images.d/.
-    #[arg(long = "images", value_name = "PATH", requires = "offline")]
-    pub images: Vec<PathBuf>,
+    /// The catalog --offline checks (`--images` needs --offline).
+    #[command(flatten)]
+    pub catalog: CatalogArgs,
     /// Output format of the results.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }
 
 impl CheckArgs {
-    /// Every path given, or the default catalog directory.
-    pub fn catalog_paths(&self) -> Vec<PathBuf> {
-        or_default_catalog(self.images.clone())
-    }
-
     /// The modules given, or all of them.
     pub fn modules(&self) -> Vec<crate::check::Module> {
         if self.modules.is_empty() {
@@ -385,9 +388,8 @@ impl CheckArgs {
 
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
-    /// Catalog file or directory (repeatable); default: images.d/.
-    #[arg(long = "images", value_name = "PATH")]
-    pub images: Vec<PathBuf>,
+    #[command(flatten)]
+    pub catalog: CatalogArgs,
     /// Only definitions whose name matches this regular expression (unanchored).
     #[arg(long, value_name = "REGEX", value_parser = parse_regex)]
     pub filter: Option<Regex>,
@@ -403,11 +405,4 @@ pub struct UpdateArgs {
     /// Output format of the report.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
-}
-
-impl UpdateArgs {
-    /// Every path given, or the default catalog directory.
-    pub fn catalog_paths(&self) -> Vec<PathBuf> {
-        or_default_catalog(self.images.clone())
-    }
 }

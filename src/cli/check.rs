@@ -17,16 +17,15 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use anyhow::Context;
 use chrono::Utc;
 use serde_json::json;
 
-use super::Exit;
 use super::args::{CheckArgs, DEFAULT_MANAGED_TAG, OutputFormat};
+use super::{Exit, output};
 
 use crate::check::{self, Images, Report, Verdict};
 use crate::desired;
-use crate::glance::{ConnectOptions, GlanceClient};
+use crate::glance::{ConnectOptions, ObservedState};
 
 /// What was checked, for the human summary and the JSON `subject`.
 enum Subject {
@@ -39,18 +38,18 @@ enum Subject {
 pub fn run(args: &CheckArgs) -> anyhow::Result<Exit> {
     let now = Utc::now();
     let (subject, images, warning) = if args.offline {
-        let paths = args.catalog_paths();
+        let paths = args.catalog.paths();
         let images = offline_images(&paths, now)?;
         (Subject::Catalog(paths), images, None)
     } else {
         let runtime = super::runtime()?;
-        let (cloud, mut state) = runtime.block_on(observe(args.cloud.as_deref()))?;
+        let mut state = runtime.block_on(observe(args.cloud.as_deref()))?;
         let warning = check::admin_view_hint(&state);
         if let Some(tag) = &args.tag {
             state.images.retain(|i| i.has_tag(tag));
         }
         (
-            Subject::Cloud(cloud, args.tag.clone()),
+            Subject::Cloud(state.cloud.clone(), args.tag.clone()),
             Images::from_observed(&state),
             warning,
         )
@@ -59,7 +58,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<Exit> {
         eprintln!("WARNING: {warning}");
     }
     let report = check::run(&args.modules(), &images, now);
-    print(&report, &subject, warning.as_deref(), args.output).context("writing the results")?;
+    print(&report, &subject, warning.as_deref(), args.output)?;
     Ok(if report.passed() {
         Exit::Success
     } else {
@@ -79,53 +78,44 @@ fn offline_images(paths: &[PathBuf], now: chrono::DateTime<Utc>) -> anyhow::Resu
     Ok(Images::from_desired(&desired, now))
 }
 
-/// One listing of the cloud (`None`: `OS_CLOUD` or the `OS_*` variables).
-async fn observe(cloud: Option<&str>) -> anyhow::Result<(String, crate::glance::ObservedState)> {
+/// The cloud as `plan` observes it (`None`: `OS_CLOUD` or the `OS_*` variables).
+async fn observe(cloud: Option<&str>) -> anyhow::Result<ObservedState> {
     let options = ConnectOptions {
         cloud: cloud.map(str::to_owned),
         ..ConnectOptions::default()
     };
-    let client = GlanceClient::connect(&options).await?;
-    let state = client
-        .list_images()
-        .await
-        .with_context(|| format!("cloud `{}`", client.cloud()))?;
-    Ok((client.cloud().to_owned(), state))
+    let clients = super::cloud::connect(std::slice::from_ref(&options)).await?;
+    let mut observed = super::cloud::observe(&clients).await?;
+    Ok(observed.remove(0))
 }
 
-/// Results to stdout, diagnostics to stderr; a closed stdout pipe is not an error.
+/// Results to stdout, diagnostics (text only) to stderr.
 fn print(
     report: &Report,
     subject: &Subject,
     warning: Option<&str>,
-    output: OutputFormat,
-) -> io::Result<()> {
-    let mut stdout = io::stdout().lock();
-    let written = match output {
+    format: OutputFormat,
+) -> anyhow::Result<()> {
+    match format {
         OutputFormat::Text => {
-            let mut stderr = io::stderr().lock();
-            writeln!(stderr, "INFO: {}", summary(report, subject))?;
+            eprintln!("INFO: {}", summary(report, subject));
             for testcase in &report.testcases {
                 for d in &testcase.diagnostics {
-                    writeln!(stderr, "{}: {}: {}", d.level, testcase.id, d.message)?;
+                    eprintln!("{}: {}: {}", d.level, testcase.id, d.message);
                 }
             }
-            text(report, &mut stdout)
+            output::stdout(|out| text(report, out))
         }
         OutputFormat::Json => {
-            let mut value = serde_json::to_value(report).map_err(io::Error::other)?;
+            let mut value = serde_json::to_value(report)?;
             value["subject"] = match subject {
                 Subject::Cloud(cloud, None) => json!({ "cloud": cloud }),
                 Subject::Cloud(cloud, Some(tag)) => json!({ "cloud": cloud, "tag": tag }),
                 Subject::Catalog(paths) => json!({ "catalog": paths }),
             };
             value["warnings"] = json!(warning.into_iter().collect::<Vec<_>>());
-            writeln!(stdout, "{value:#}")
+            output::stdout(|out| output::json(out, &value))
         }
-    };
-    match written.and_then(|()| stdout.flush()) {
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        other => other,
     }
 }
 
@@ -151,7 +141,7 @@ fn summary(report: &Report, subject: &Subject) -> String {
 }
 
 /// The stdout lines: testcases, then modules with the recommended testcases not passing.
-fn text(report: &Report, out: &mut impl Write) -> io::Result<()> {
+fn text(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     for testcase in &report.testcases {
         writeln!(out, "{}: {}", testcase.id, testcase.verdict)?;
     }
@@ -218,9 +208,9 @@ mod tests {
             Some("managed_by_image_manager")
         );
         let args = check_args(&["--offline", "--images", "a.yaml"]).unwrap();
-        assert_eq!(args.catalog_paths(), [PathBuf::from("a.yaml")]);
+        assert_eq!(args.catalog.paths(), [PathBuf::from("a.yaml")]);
         assert_eq!(
-            check_args(&["--offline"]).unwrap().catalog_paths(),
+            check_args(&["--offline"]).unwrap().catalog.paths(),
             [PathBuf::from("images.d")]
         );
     }

@@ -4,10 +4,13 @@
 mod apply;
 pub mod args;
 mod check;
+mod cloud;
 mod exit;
 mod logging;
+mod output;
 mod plan;
 mod progress;
+mod reconcile;
 mod update;
 mod validate;
 
@@ -47,26 +50,11 @@ pub fn main() -> ExitCode {
     };
     match result {
         Ok(exit) => exit.into(),
-        // `image-manager validate | head`: the reader has all it wanted (ripgrep's rule).
-        Err(error) if broken_pipe(&error) => Exit::Success.into(),
         Err(error) => {
             eprintln!("error: {}", one_line(&format!("{error:#}")));
             Exit::Failure.into()
         }
     }
-}
-
-/// Whether a closed stdout (a pipe whose reader exited) is the cause of `error`.
-fn broken_pipe(error: &anyhow::Error) -> bool {
-    let pipe = Some(std::io::ErrorKind::BrokenPipe);
-    error.chain().any(|cause| {
-        cause.downcast_ref::<std::io::Error>().map(|e| e.kind()) == pipe
-            // JSON written straight to stdout fails with serde_json's error.
-            || cause
-                .downcast_ref::<serde_json::Error>()
-                .and_then(serde_json::Error::io_error_kind)
-                == pipe
-    })
 }
 
 /// Loads the catalog for a command that acts on it. Error diagnostics are printed (as

@@ -4,14 +4,12 @@
 //! everything is current); with `--write` it writes the files. A definition whose upstream
 //! failed is reported and makes the run exit 1, but does not hold back the others.
 
-use std::io::Write;
 use std::time::Duration;
 
-use anyhow::Context;
 use serde::Serialize;
 
-use super::Exit;
 use super::args::{GlobalArgs, OutputFormat, UpdateArgs};
+use super::{Exit, output};
 use crate::catalog::Diagnostic;
 use crate::redact;
 use crate::update::{self, Outcome, Status};
@@ -42,12 +40,11 @@ pub async fn run(args: &UpdateArgs, global: &GlobalArgs) -> anyhow::Result<Exit>
         ca_bundle: global.ca_bundle.clone(),
         allow_file_urls: global.allow_file_urls.clone(),
     };
-    let found = update::update(&args.catalog_paths(), &options).await?;
+    let found = update::update(&args.catalog.paths(), &options).await?;
     let write = args.write && found.changed() && found.invalid.is_empty();
     if write {
         found.write()?;
     }
-    let mut stdout = std::io::stdout().lock();
     match args.output {
         OutputFormat::Text => {
             for outcome in &found.outcomes {
@@ -60,10 +57,12 @@ pub async fn run(args: &UpdateArgs, global: &GlobalArgs) -> anyhow::Result<Exit>
                 eprintln!("the edited catalog would not validate: nothing written");
             }
             if !args.write {
-                for change in &found.files {
-                    write!(stdout, "{}", redact::text(&change.diff()))
-                        .context("writing to stdout")?;
-                }
+                output::stdout(|out| {
+                    found
+                        .files
+                        .iter()
+                        .try_for_each(|change| write!(out, "{}", redact::text(&change.diff())))
+                })?;
             } else if write {
                 for change in &found.files {
                     eprintln!("wrote {}", change.path.display());
@@ -85,8 +84,7 @@ pub async fn run(args: &UpdateArgs, global: &GlobalArgs) -> anyhow::Result<Exit>
                     .collect(),
                 invalid: &found.invalid,
             };
-            serde_json::to_writer_pretty(&mut stdout, &report).context("writing to stdout")?;
-            writeln!(stdout).context("writing to stdout")?;
+            output::stdout(|out| output::json(out, &report))?;
         }
     }
     Ok(if found.failed() || !found.invalid.is_empty() {

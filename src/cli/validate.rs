@@ -1,12 +1,9 @@
 //! `image-manager validate`: load the catalog and report every problem found.
 
-use std::io::Write;
-
-use anyhow::Context;
 use serde::Serialize;
 
-use super::Exit;
 use super::args::{OutputFormat, ValidateArgs};
+use super::{Exit, output};
 use crate::catalog::{self, Diagnostic, Severity};
 
 /// The JSON form of a validation run (`--output json`).
@@ -39,12 +36,9 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<Exit> {
         .iter()
         .map(|f| f.path.display().to_string())
         .collect();
-    let mut stdout = std::io::stdout().lock();
     match args.output {
         OutputFormat::Text => {
-            for d in &diagnostics {
-                writeln!(stdout, "{d}").context("writing to stdout")?;
-            }
+            output::stdout(|out| diagnostics.iter().try_for_each(|d| writeln!(out, "{d}")))?;
             eprintln!(
                 "{} file{}, {} definition{}: {errors} error{}, {warnings} warning{}",
                 files.len(),
@@ -63,8 +57,7 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<Exit> {
                 warnings,
                 diagnostics: &diagnostics,
             };
-            serde_json::to_writer_pretty(&mut stdout, &report).context("writing to stdout")?;
-            writeln!(stdout).context("writing to stdout")?;
+            output::stdout(|out| output::json(out, &report))?;
         }
     }
     Ok(if errors > 0 {
