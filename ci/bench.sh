@@ -38,6 +38,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$ROOT"
+# shellcheck source=ci/lib.sh
+. ci/lib.sh
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 die() {
@@ -114,28 +116,15 @@ chmod 700 "$RUN"
 HDR="$RUN/token.header" # X-Auth-Token for curl -H @file: never on a command line, never printed
 PY="$ROOT/.sandbox/venv/bin/python"
 HELPER="$ROOT/ci/bench/helper.py"
-started_sandbox=false
-sandbox_pids=""
-up_pid=""
 GLANCE="" PROJECT=""
 created=() # data files this run generated (removed at exit unless --keep)
 failures=0
-
-stop_upstream() {
-  [[ -n $up_pid ]] || return 0
-  # only our own http.server (the PID may have been recycled)
-  if [[ -r /proc/$up_pid/cmdline ]] && tr '\0' ' ' <"/proc/$up_pid/cmdline" | grep -q 'http.server'; then
-    kill "$up_pid" 2>/dev/null || true
-    wait "$up_pid" 2>/dev/null || true
-  fi
-  up_pid=""
-}
 
 cleanup() {
   local rc=$? n
   set +e
   trap - INT TERM
-  stop_upstream
+  upstream_stop
   if [[ -n $GLANCE ]] && auth 2>/dev/null; then
     n=$("$PY" "$HELPER" sweep "$HDR" "$GLANCE" "$PROJECT" "$PREFIX")
     [[ ${n:-0} != 0 ]] && say "deleted $n leftover image(s) named $PREFIX-*"
@@ -148,10 +137,8 @@ cleanup() {
     ((${#created[@]})) && rm -f "${created[@]}"
     rmdir "$DATA"/small "$DATA" "$BENCH" 2>/dev/null
   fi
-  if $started_sandbox && [[ $(sb_pids) == "$sandbox_pids" ]]; then
-    say "stopping the sandbox this run started"
-    ci/sandbox.sh down >/dev/null 2>&1 || ci/sandbox.sh down
-  fi
+  [[ -n $SANDBOX_OURS ]] && say "stopping the sandbox this run started"
+  sandbox_release
   exit "$rc"
 }
 trap cleanup EXIT
@@ -223,23 +210,8 @@ if $need_ours; then
   fi
 fi
 
-# Stop at exit only a sandbox this run started. `status` fails also for a running sandbox that is
-# slow to answer (a loaded machine), so "running" is decided by its processes, not its readiness.
-sb_pids() { cat .sandbox/run/keystone.pid .sandbox/run/glance.pid 2>/dev/null | tr '\n' ' ' || true; }
-sb_status=$(ci/sandbox.sh status 2>/dev/null) || true
-if grep -q ': running, pid' <<<"$sb_status"; then
-  say "sandbox already running; it stays up afterwards"
-  ci/sandbox.sh up >&2 # only waits until it is ready
-else
-  sb_out=$(ci/sandbox.sh up 2>&1) || { printf '%s\n' "$sb_out" >&2; die "ci/sandbox.sh up failed"; }
-  printf '%s\n' "$sb_out" >&2
-  if grep -q 'already running' <<<"$sb_out"; then
-    say "sandbox was started by someone else meanwhile; it stays up afterwards"
-  else
-    started_sandbox=true
-    sandbox_pids=$(sb_pids)
-  fi
-fi
+# Stops at exit only a sandbox this run started (ci/lib.sh).
+sandbox_up || die "ci/sandbox.sh up failed"
 eval "$(ci/sandbox.sh env)"
 [[ -x $PY ]] || die "no sandbox venv Python at $PY"
 t0=$EPOCHREALTIME
@@ -273,20 +245,8 @@ if want small && $has_apply; then
   done
 fi
 
-: >"$RUN/upstream.log"
-(cd "$UP" && exec python3 -u -m http.server "${BENCH_UPSTREAM_PORT:-0}" --bind 127.0.0.1) >>"$RUN/upstream.log" 2>&1 &
-up_pid=$!
-port=""
-for _ in $(seq 100); do
-  port=$(sed -n 's/^Serving HTTP on [0-9.]* port \([0-9]*\).*/\1/p' "$RUN/upstream.log" | head -n1)
-  [[ -n $port ]] && break
-  kill -0 "$up_pid" 2>/dev/null || break
-  sleep 0.1
-done
-[[ -n $port ]] || { show_tail "$RUN/upstream.log"; die "the upstream http.server did not start"; }
-UPSTREAM="http://127.0.0.1:$port"
-curl -fsS -m 5 -o /dev/null "$UPSTREAM/" || die "the upstream $UPSTREAM does not answer"
-say "upstream: $UPSTREAM (pid $up_pid), glance: $GLANCE"
+upstream_start "$UP" "$RUN/upstream.log" "${BENCH_UPSTREAM_PORT:-0}" || die "no upstream server"
+say "upstream: $UPSTREAM (pid $UPSTREAM_PID), glance: $GLANCE"
 
 # --------------------------------------------------------------- baseline ----
 

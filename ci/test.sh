@@ -24,10 +24,10 @@ else
   build=(cargo test --all-targets --no-run)
 fi
 
-# Leave a sandbox that was already running as it is; stop one that this script started.
-# "Running" is decided by its processes, not its readiness: `status` also fails for a running
-# sandbox that is slow to answer on a loaded machine, and that one must not be stopped.
-if "$SANDBOX" status 2>/dev/null | grep -q ': running, pid'; then
+# Leave a sandbox that was already running as it is; stop one that this script started (ci/lib.sh).
+# shellcheck source=ci/lib.sh
+. "$ROOT/ci/lib.sh"
+if sandbox_running; then
   echo "test.sh: sandbox already running; it stays up afterwards" >&2
   was_running=1
 else
@@ -42,10 +42,7 @@ cleanup() {
     wait "$up_pid" 2>/dev/null || true
   fi
   [[ -n $up_log ]] && rm -f "$up_log"
-  if ((was_running == 0)); then
-    # quiet, so that the test runner's summary stays the last thing printed
-    "$SANDBOX" down >/dev/null 2>&1 || "$SANDBOX" down || true
-  fi
+  sandbox_release # quiet: the test runner's summary stays the last thing printed
   exit "$rc"
 }
 trap cleanup EXIT
@@ -65,12 +62,16 @@ if ((was_running == 0)) && [[ ${SANDBOX_SERIAL:-0} != 1 ]]; then
   cat "$up_log" >&2
   if ((up_rc != 0)); then
     echo "test.sh: ci/sandbox.sh up failed (exit $up_rc)" >&2
+    "$SANDBOX" down >/dev/null 2>&1 || true # what a half-done start left
     exit "$up_rc"
   fi
+  sandbox_claim "$(cat "$up_log")"
   if ((build_rc != 0)); then
     # only an early build: the runner below builds again and reports the error itself
     echo "test.sh: early build of the tests failed (exit $build_rc); running the test runner anyway" >&2
   fi
+elif ((was_running == 0)); then
+  sandbox_up
 else
   "$SANDBOX" up
 fi

@@ -3,10 +3,9 @@
 //! leaves (crafted, so the crash point is exact) must converge too; and a 2 GiB image goes
 //! through the binary in flat memory. Outcomes and peak RSS only, never durations.
 
-use std::fs::File;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,40 +18,22 @@ use image_manager::plan::{Action, Change, Phase};
 use serde_json::Value;
 
 use crate::apply_faults::{
-    MIB, Sweep, VERSION, apply_catalog, assert_published, definition, images_of, plan_catalog,
+    MIB, VERSION, apply_catalog, assert_published, definition, images_of, plan_catalog,
     write_catalog,
 };
 use crate::plan::{desired_image, exact, plan_cli, resolve};
-use crate::sandbox::{self, unique_name};
+use crate::sandbox::{self, Cleanup, unique_name};
 use crate::upstream::{Algo, Fault, Upstream, raw};
 
 /// Bound on waiting for something that should happen within seconds: a guard against hanging,
 /// not a performance assertion.
 const PATIENCE: Duration = Duration::from_secs(300);
 
-/// `image-manager apply --cloud member --images DIR --output json ARGS` with the sandbox
-/// clouds.yaml; stderr (progress lines) goes to `log`.
+/// `image-manager apply --cloud member --images DIR --output json ARGS`, stderr to `log`. A
+/// killed run holds the apply lock until its lease ends: the lease is kept short.
 fn apply_command(dir: &Path, args: &[&str], log: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_image-manager"));
-    cmd.env("OS_CLIENT_CONFIG_FILE", sandbox::clouds_yaml())
-        .env_remove("OS_CLOUD")
-        .env("NO_COLOR", "1")
-        // A killed run holds the apply lock until its lease ends: keep the wait short.
-        .args([
-            "apply",
-            "--cloud",
-            "member",
-            "--output",
-            "json",
-            "--lock-lease",
-            "5",
-        ])
-        .arg("--images")
-        .arg(dir)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(File::create(log).expect("log file"));
+    let mut cmd = crate::cli::apply_logged(dir, &["--lock-lease", "5"], log);
+    cmd.args(args);
     cmd
 }
 
@@ -89,7 +70,7 @@ async fn killed_mid_transfer(method: &str, streaming: ImageStatus) {
     };
     upstream.fault(path, trickle);
     let name = unique_name("crash-kill");
-    let _sweep = Sweep(name.clone());
+    let _sweep = Cleanup::claiming(&name);
     let dir = tempfile::tempdir().unwrap();
     let sha256 = upstream.digest(path, Algo::Sha256);
     let catalog = write_catalog(
@@ -213,7 +194,7 @@ async fn crash_after_activation_converges() {
     let upstream = Upstream::start().await;
     let size = 3 * MIB;
     let (marked, verified) = (unique_name("crash-marked"), unique_name("crash-verified"));
-    let _sweeps = (Sweep(marked.clone()), Sweep(verified.clone()));
+    let _sweeps = (Cleanup::claiming(&marked), Cleanup::claiming(&verified));
     let (marked_path, verified_path) = ("/marked/disk.img", "/verified/disk.img");
     upstream.add_generated(marked_path, size, 11);
     upstream.add_generated(verified_path, size, 12);
@@ -356,7 +337,7 @@ async fn two_gib_image_is_applied_in_flat_memory() {
     let size = 2048 * MIB;
     upstream.add_generated(path, size, 2);
     let name = unique_name("apply-2gib");
-    let _sweep = Sweep(name.clone());
+    let _sweep = Cleanup::claiming(&name);
     let dir = tempfile::tempdir().unwrap();
     let sha256 = upstream.digest(path, Algo::Sha256);
     write_catalog(

@@ -4,9 +4,8 @@
 //! Every test manages its images under a tag of its own (`--tag`), so its apply lock (scoped
 //! to project and tag) is its own too and parallel tests do not wait for each other.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 use image_manager::desired::properties::{IMAGE_NAME, UNVERIFIED};
@@ -14,7 +13,8 @@ use image_manager::glance::{GlanceClient, ImageStatus, ObservedImage, PatchOp};
 use serde_json::Value;
 
 use crate::apply_faults::{MIB, VERSION, definition};
-use crate::plan::{create_active, desired_image, exact, resolve, run_cli};
+use crate::cli::run_cli;
+use crate::plan::{create_active, desired_image, exact, resolve};
 use crate::sandbox::{self, Cleanup, unique_name};
 use crate::upstream::{Algo, Fault, Upstream};
 
@@ -66,17 +66,9 @@ impl Scenario {
 
     /// `image-manager apply --cloud member --tag TAG --output json ARGS`, stderr to `log`.
     pub(crate) fn apply(&self, log: &str, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_image-manager"));
-        cmd.env("OS_CLIENT_CONFIG_FILE", &self.clouds)
-            .env_remove("OS_CLOUD")
-            .env("NO_COLOR", "1")
-            .args(["apply", "--cloud", "member", "--output", "json"])
-            .args(["--tag", &self.tag, "--images"])
-            .arg(&self.catalog)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(File::create(self.log(log)).expect("log file"));
+        let mut cmd =
+            crate::cli::apply_logged(&self.catalog, &["--tag", &self.tag], &self.log(log));
+        cmd.env("OS_CLIENT_CONFIG_FILE", &self.clouds).args(args);
         cmd
     }
 

@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use assert_cmd::Command;
 use chrono::Utc;
 use image_manager::glance::{
     GlanceClient, NewImage, ObservedImage, PatchOp, Visibility, conditions,
@@ -78,21 +77,7 @@ async fn create(
 
 /// Runs the binary; returns exit code, stdout, stderr.
 fn check(args: &[&str]) -> (i32, String, String) {
-    let out = Command::cargo_bin("image-manager")
-        .unwrap()
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("OS_CLIENT_CONFIG_FILE", sandbox::clouds_yaml())
-        .env_remove("OS_CLOUD")
-        .arg("check")
-        .args(args)
-        .output()
-        .unwrap();
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    (
-        out.status.code().unwrap(),
-        text(&out.stdout),
-        text(&out.stderr),
-    )
+    crate::cli::run(crate::cli::against_sandbox().arg("check").args(args))
 }
 
 /// `check --output json` as member for one module: testcase id → (verdict, diagnostic lines).

@@ -19,7 +19,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use chrono::DateTime;
 use image_manager::desired::DesiredState;
 use image_manager::glance::{GlanceClient, ObservedImage, PatchOp};
@@ -45,38 +44,6 @@ const VISIBLE: &[&str] = &[
     "ubuntu-capi-image-v1.34.11",
     "ubuntu-capi-image-v1.34.12",
 ];
-
-/// Deletes every image carrying `tag` when dropped: what `apply` made for this test, which
-/// only Glance knows the ids of. Runs on its own thread and runtime, so also while a failed
-/// test unwinds.
-struct TagCleanup {
-    tag: String,
-}
-
-impl Drop for TagCleanup {
-    fn drop(&mut self) {
-        let tag = self.tag.clone();
-        let cleaner = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let admin = sandbox::admin().await;
-                let cleanup = Cleanup::new();
-                for image in tagged(&admin, &tag).await {
-                    cleanup.track(&image.id);
-                }
-                cleanup.run(&admin).await;
-                let left = tagged(&admin, &tag).await;
-                if !left.is_empty() {
-                    eprintln!("cleanup: images tagged {tag} left: {left:#?}");
-                }
-            });
-        });
-        let _ = cleaner.join();
-    }
-}
 
 /// Every image (hidden ones too) carrying `tag`, as the admin sees them.
 async fn tagged(admin: &GlanceClient, tag: &str) -> Vec<ObservedImage> {
@@ -200,20 +167,7 @@ fn metadata(state: &DesiredState) -> Vec<Value> {
 
 /// Runs the binary with the sandbox clouds.yaml; returns exit code, stdout and stderr.
 fn cli(args: &[&str]) -> (i32, String, String) {
-    let out = Command::cargo_bin("image-manager")
-        .unwrap()
-        .env("OS_CLIENT_CONFIG_FILE", sandbox::clouds_yaml())
-        .env_remove("OS_CLOUD")
-        .env("NO_COLOR", "1")
-        .args(args)
-        .output()
-        .unwrap();
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    (
-        out.status.code().unwrap(),
-        text(&out.stdout),
-        text(&out.stderr),
-    )
+    crate::cli::run(crate::cli::against_sandbox().args(args))
 }
 
 /// `apply` as admin (public images need admin) under `tag`; must succeed.
@@ -301,7 +255,7 @@ fn text(value: &Value) -> String {
 async fn the_applied_starter_catalog_passes_check_and_broken_properties_fail() {
     let _lock = sandbox::scs_lock();
     let tag = unique_name("check-apply");
-    let _cleanup = TagCleanup { tag: tag.clone() };
+    let _cleanup = Cleanup::tagged(&tag);
     let admin = sandbox::admin().await;
     let upstream = Upstream::start().await;
     let dir = mirrored_catalog(&upstream);
@@ -509,7 +463,7 @@ async fn apply_warns_before_it_breaks_a_main_testcase() {
         "SCS testcase scs-0102-os_purpose-uniqueness would fail (it passes now)";
     let _lock = sandbox::scs_lock();
     let tag = unique_name("check-apply-warn");
-    let _cleanup = TagCleanup { tag: tag.clone() };
+    let _cleanup = Cleanup::tagged(&tag);
     let name = unique_name("scs-warn");
     let upstream = Upstream::start().await;
     let dir = tempfile::tempdir().unwrap();
@@ -564,7 +518,7 @@ async fn apply_warns_before_it_breaks_a_main_testcase() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn web_download_images_without_build_date_are_dated_by_the_upstream() {
     let tag = unique_name("check-apply-web");
-    let _cleanup = TagCleanup { tag: tag.clone() };
+    let _cleanup = Cleanup::tagged(&tag);
     let name = unique_name("undated");
     let upstream = Upstream::start().await;
     let dir = tempfile::tempdir().unwrap();

@@ -20,9 +20,8 @@ use image_manager::glance::{
 };
 use sha2::{Digest, Sha512};
 
-use crate::sandbox::{
-    self, Cleanup, clouds, empty_qcow2, raw_payload, sent_digest, serve_image, unique_name,
-};
+use crate::sandbox::{self, Cleanup, clouds, raw_payload, sent_digest, unique_name};
+use crate::upstream::{Upstream, qcow2};
 
 const ACTIVE_TIMEOUT: Duration = Duration::from_secs(90);
 const MANAGED_TAG: &str = "managed_by_image_manager";
@@ -181,12 +180,13 @@ async fn file_upload_round_trip_as_member() {
 async fn web_download_import_from_local_server() {
     let client = sandbox::admin().await;
     let cleanup = Cleanup::new();
-    let virtual_size = 64 * 1024 * 1024;
-    let qcow2 = empty_qcow2(virtual_size);
+    let virtual_size = 1 << 20;
+    let qcow2 = qcow2(1, 7);
     let expected = hex::encode(Sha512::digest(&qcow2));
-    let base = serve_image(qcow2.clone()).await;
+    let upstream = Upstream::start().await;
+    upstream.add_file("/image", qcow2.clone());
 
-    let (_, outcome) = web_download(&client, &cleanup, "web", &format!("{base}/image")).await;
+    let (_, outcome) = web_download(&client, &cleanup, "web", &upstream.url("/image")).await;
     let active = outcome.unwrap();
     assert_eq!(active.os_hash_value, Some(expected));
     assert_eq!(active.size, Some(qcow2.len() as u64));
@@ -198,8 +198,9 @@ async fn web_download_import_from_local_server() {
 async fn failed_web_download_is_reported() {
     let client = sandbox::admin().await;
     let cleanup = Cleanup::new();
-    let base = serve_image(Vec::new()).await;
-    let (id, outcome) = web_download(&client, &cleanup, "web404", &format!("{base}/missing")).await;
+    let upstream = Upstream::start().await;
+    let missing = upstream.url("/missing");
+    let (id, outcome) = web_download(&client, &cleanup, "web404", &missing).await;
     let err = outcome.unwrap_err();
     assert!(matches!(err, Error::WaitFailed { .. }), "{err}");
     // Glance marks the image failed slightly before it closes the task.

@@ -1,5 +1,7 @@
 // The Keystone + Glance sandbox (ci/sandbox.sh): connect helpers, unique names, cleanup.
 mod sandbox;
+// The real binary: one runner for every CLI test.
+mod cli;
 // `glance` against the real sandbox: auth, listing, data paths, error variants.
 mod glance_smoke;
 // `image-manager validate` on real and broken catalogs (the binary, exit codes, positions).

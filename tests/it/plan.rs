@@ -10,7 +10,6 @@ use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use bytes::Bytes;
 use chrono::Utc;
 use futures::stream;
@@ -186,32 +185,7 @@ pub(crate) fn plan_cli(
     args: &[&str],
     env: &[(&str, &OsStr)],
 ) -> (i32, String, String) {
-    run_cli("plan", catalog, args, env)
-}
-
-/// Runs `image-manager COMMAND --images <catalog> ARGS` the way `plan_cli` does.
-pub(crate) fn run_cli(
-    command: &str,
-    catalog: &Path,
-    args: &[&str],
-    env: &[(&str, &OsStr)],
-) -> (i32, String, String) {
-    let mut cmd = Command::cargo_bin("image-manager").unwrap();
-    cmd.env("OS_CLIENT_CONFIG_FILE", sandbox::clouds_yaml())
-        .env_remove("OS_CLOUD")
-        .env("NO_COLOR", "1")
-        .envs(env.iter().copied())
-        .arg(command)
-        .arg("--images")
-        .arg(catalog)
-        .args(args);
-    let out = cmd.output().unwrap();
-    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
-    (
-        out.status.code().unwrap(),
-        text(&out.stdout),
-        text(&out.stderr),
-    )
+    crate::cli::run_cli("plan", catalog, args, env)
 }
 
 /// The items of a JSON list.

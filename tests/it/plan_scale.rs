@@ -1,64 +1,26 @@
 //! `plan` at scale: observing 1,000 images costs list pages, not requests per definition.
 
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use chrono::Utc;
 use futures::{StreamExt, stream};
-use image_manager::glance::{GlanceClient, NewImage};
+use image_manager::glance::NewImage;
 use image_manager::plan::{Prune, Reason, render};
 
 use crate::plan::{definition, plan_cli, plan_with, write_catalog};
-use crate::sandbox::{self, list_pages, unique_name};
+use crate::sandbox::{self, Cleanup, list_pages, unique_name};
 
 /// Every scale-test image carries this tag, so a later run can find the remains of a crash.
 const SCALE_TAG: &str = "it-plan-scale";
 const SCALE_IMAGES: usize = 1000;
 const SCALE_IN_FLIGHT: usize = 16;
 
-/// Deletes the scale images it holds, also when the test panics (like `sandbox::Cleanup`,
-/// but concurrently: a thousand sequential deletes take too long).
-#[derive(Default)]
-struct ScaleImages(Arc<Mutex<Vec<String>>>);
-
-impl ScaleImages {
-    async fn delete_all(&self, client: &GlanceClient) -> usize {
-        let ids = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
-        delete_concurrently(client, ids).await
-    }
-}
-
-impl Drop for ScaleImages {
-    fn drop(&mut self) {
-        let ids = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
-        if ids.is_empty() {
-            return;
-        }
-        let cleaner = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Runtime::new().expect("cleanup runtime");
-            runtime.block_on(async {
-                let client = sandbox::admin().await;
-                delete_concurrently(&client, ids).await;
-            });
-        });
-        let _ = cleaner.join();
-    }
-}
-
-async fn delete_concurrently(client: &GlanceClient, ids: Vec<String>) -> usize {
-    stream::iter(ids)
-        .map(|id| async move { client.delete(&id).await.is_ok() })
-        .buffer_unordered(SCALE_IN_FLIGHT)
-        .filter(|ok| futures::future::ready(*ok))
-        .count()
-        .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn observing_1000_images_costs_list_pages_not_definitions() {
     let client = sandbox::admin().await;
     // Remains of a crashed earlier run (older than two hours, so parallel runs are safe).
-    let stale: Vec<String> = client
+    let stale = Cleanup::new();
+    client
         .list_images()
         .await
         .unwrap()
@@ -69,12 +31,11 @@ async fn observing_1000_images_costs_list_pages_not_definitions() {
             i.created_at
                 .is_some_and(|t| Utc::now() - t > chrono::TimeDelta::hours(2))
         })
-        .map(|i| i.id)
-        .collect();
-    delete_concurrently(&client, stale).await;
+        .for_each(|i| stale.track(&i.id));
+    stale.run(&client).await;
 
     let run_tag = unique_name("scale");
-    let images = ScaleImages::default();
+    let images = Cleanup::new();
     let started = Instant::now();
     let results: Vec<_> = stream::iter(0..SCALE_IMAGES)
         .map(|i| {
@@ -102,7 +63,7 @@ async fn observing_1000_images_costs_list_pages_not_definitions() {
                         Err(e) => return Err(e),
                     }
                 }
-                images.0.lock().unwrap().push(image.id.clone().unwrap());
+                images.track(image.id.as_deref().unwrap());
                 Ok::<_, image_manager::glance::Error>(())
             }
         })
@@ -153,7 +114,7 @@ async fn observing_1000_images_costs_list_pages_not_definitions() {
         figures.push((definitions, calls, cli_calls));
     }
     let started = Instant::now();
-    let deleted = images.delete_all(&client).await;
+    let deleted = images.run(&client).await;
     println!(
         "scale: created {SCALE_IMAGES} images in {create_time:.1?} ({SCALE_IN_FLIGHT} in flight); \
          listed {} images in {list_time:.1?} with {list_calls} requests (= list pages); \

@@ -13,7 +13,7 @@
 //! admin connection).
 //!
 //! Also here: test data for Glance — a streamed raw image hashed while it is
-//! sent, a minimal valid qcow2, and a throwaway HTTP server for web-download.
+//! sent.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -22,10 +22,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use image_manager::glance::{ConnectOptions, Error, GlanceClient, PatchOp};
 use sha2::{Digest, Sha512};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The clouds.yaml of the sandbox. Panics with instructions when it is absent.
 pub(crate) fn clouds_yaml() -> PathBuf {
@@ -91,16 +90,43 @@ pub(crate) fn unique_name(prefix: &str) -> String {
     format!("it-{prefix}-{}-{n}-{nanos:09}", std::process::id())
 }
 
-/// Deletes the images a test created. Call [`Cleanup::run`] at the end of the
-/// test; if the test panics first, `Drop` deletes what is left.
+/// Deletes the images a test made: the ones it tracked by id, and every image (as the admin
+/// lists them) that carries one of its tags or claims one of its definition names — what
+/// `apply` made, whose ids only Glance knows. Call [`Cleanup::run`] at the end of the test;
+/// if the test panics first, `Drop` deletes what is left from a thread with its own runtime
+/// (`Drop` cannot await, and the test's runtime may be unwinding). The one cleanup guard of
+/// the integration tests.
 #[derive(Default)]
 pub(crate) struct Cleanup {
     ids: Mutex<Vec<String>>,
+    tags: Vec<String>,
+    definitions: Vec<String>,
 }
+
+/// Deletes in flight at once: a thousand sequential deletes take too long.
+const DELETES_IN_FLIGHT: usize = 16;
 
 impl Cleanup {
     pub(crate) fn new() -> Cleanup {
         Cleanup::default()
+    }
+
+    /// Also every image carrying `tag`.
+    pub(crate) fn tagged(tag: &str) -> Cleanup {
+        Cleanup {
+            ids: Mutex::default(),
+            tags: vec![tag.to_owned()],
+            definitions: Vec::new(),
+        }
+    }
+
+    /// Also every image whose `image_name` property is `definition`.
+    pub(crate) fn claiming(definition: &str) -> Cleanup {
+        Cleanup {
+            ids: Mutex::default(),
+            tags: Vec::new(),
+            definitions: vec![definition.to_owned()],
+        }
     }
 
     /// Registers an image for deletion.
@@ -108,55 +134,95 @@ impl Cleanup {
         self.ids.lock().unwrap().push(id.to_owned());
     }
 
-    /// Deletes every tracked image (unprotecting it first); already-deleted
-    /// images are fine.
-    pub(crate) async fn run(&self, client: &GlanceClient) {
-        let ids = std::mem::take(&mut *self.ids.lock().unwrap());
-        for id in ids {
-            delete_quietly(client, &id).await;
+    /// Deletes every tracked and matching image (unprotecting it first), concurrently;
+    /// already-deleted images are fine. Returns how many it deleted.
+    pub(crate) async fn run(&self, client: &GlanceClient) -> usize {
+        let mut ids = std::mem::take(&mut *self.ids.lock().unwrap_or_else(|e| e.into_inner()));
+        if !self.tags.is_empty() || !self.definitions.is_empty() {
+            match client.list_images().await {
+                Ok(listing) => ids.extend(
+                    listing
+                        .images
+                        .into_iter()
+                        .filter(|image| self.matches(image))
+                        .map(|image| image.id),
+                ),
+                Err(e) => eprintln!("cleanup: cannot list images: {e}"),
+            }
         }
+        ids.sort();
+        ids.dedup();
+        futures::stream::iter(ids)
+            .map(|id| async move { delete_quietly(client, &id).await })
+            .buffer_unordered(DELETES_IN_FLIGHT)
+            .filter(|deleted| std::future::ready(*deleted))
+            .count()
+            .await
+    }
+
+    fn matches(&self, image: &image_manager::glance::ObservedImage) -> bool {
+        self.tags.iter().any(|tag| image.has_tag(tag))
+            || image
+                .property(image_manager::desired::properties::IMAGE_NAME)
+                .is_some_and(|name| self.definitions.iter().any(|d| d == name))
     }
 }
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let ids = std::mem::take(&mut *self.ids.lock().unwrap_or_else(|e| e.into_inner()));
-        if ids.is_empty() {
+        let pending = !self
+            .ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty();
+        if !pending && self.tags.is_empty() && self.definitions.is_empty() {
             return;
         }
-        // Drop cannot await, and the test's runtime may be busy unwinding:
-        // clean up from a thread with its own runtime.
+        let mut this = std::mem::take(self);
         let cleaner = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
+            if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
-                .expect("cleanup runtime");
-            runtime.block_on(async {
-                let Ok(client) = GlanceClient::connect(&options("admin")).await else {
-                    eprintln!("cleanup: cannot connect as admin; leaving images {ids:?}");
-                    return;
-                };
-                for id in &ids {
-                    delete_quietly(&client, id).await;
-                }
-            });
+            {
+                runtime.block_on(async {
+                    match GlanceClient::connect(&options("admin")).await {
+                        Ok(client) => {
+                            this.run(&client).await;
+                        }
+                        Err(e) => eprintln!("cleanup: cannot connect as admin ({e}); images left"),
+                    }
+                });
+            }
+            // Nothing left for this copy's own drop.
+            this.tags.clear();
+            this.definitions.clear();
+            this.ids.lock().unwrap_or_else(|e| e.into_inner()).clear();
         });
         let _ = cleaner.join();
     }
 }
 
-async fn delete_quietly(client: &GlanceClient, id: &str) {
+/// Deletes one image, unprotecting it when needed; whether it was deleted now.
+async fn delete_quietly(client: &GlanceClient, id: &str) -> bool {
     match client.delete(id).await {
-        Ok(()) | Err(Error::NotFound { .. }) => {}
+        Ok(()) => true,
+        Err(Error::NotFound { .. }) => false,
         Err(Error::Protected { .. }) => {
             let _ = client
                 .patch_image(id, &[PatchOp::set_protected(false)])
                 .await;
-            if let Err(e) = client.delete(id).await {
-                eprintln!("cleanup: cannot delete image {id}: {e}");
+            match client.delete(id).await {
+                Ok(()) => true,
+                Err(e) => {
+                    eprintln!("cleanup: cannot delete image {id}: {e}");
+                    false
+                }
             }
         }
-        Err(e) => eprintln!("cleanup: cannot delete image {id}: {e}"),
+        Err(e) => {
+            eprintln!("cleanup: cannot delete image {id}: {e}");
+            false
+        }
     }
 }
 
@@ -212,82 +278,6 @@ pub(crate) fn sent_digest(cell: &Arc<Mutex<Option<String>>>) -> String {
         .unwrap()
         .clone()
         .expect("the payload stream was not consumed to its end")
-}
-
-/// A valid qcow2 (v3, 64 KiB clusters) of an empty disk of `virtual_size`
-/// bytes: header, refcount table, one refcount block, an all-zero L1 table.
-pub(crate) fn empty_qcow2(virtual_size: u64) -> Vec<u8> {
-    const CLUSTER: usize = 64 * 1024;
-    let mut image = vec![0u8; 4 * CLUSTER];
-    let l2_span = (CLUSTER as u64 / 8) * CLUSTER as u64;
-    let l1_size = virtual_size.div_ceil(l2_span) as u32;
-    let mut header = Vec::new();
-    header.extend_from_slice(b"QFI\xfb");
-    header.extend_from_slice(&3u32.to_be_bytes()); // version
-    header.extend_from_slice(&0u64.to_be_bytes()); // backing_file_offset
-    header.extend_from_slice(&0u32.to_be_bytes()); // backing_file_size
-    header.extend_from_slice(&16u32.to_be_bytes()); // cluster_bits
-    header.extend_from_slice(&virtual_size.to_be_bytes());
-    header.extend_from_slice(&0u32.to_be_bytes()); // crypt_method
-    header.extend_from_slice(&l1_size.to_be_bytes());
-    header.extend_from_slice(&(3 * CLUSTER as u64).to_be_bytes()); // l1_table_offset
-    header.extend_from_slice(&(CLUSTER as u64).to_be_bytes()); // refcount_table_offset
-    header.extend_from_slice(&1u32.to_be_bytes()); // refcount_table_clusters
-    header.extend_from_slice(&0u32.to_be_bytes()); // nb_snapshots
-    header.extend_from_slice(&0u64.to_be_bytes()); // snapshots_offset
-    header.extend_from_slice(&[0u8; 24]); // incompatible/compatible/autoclear features
-    header.extend_from_slice(&4u32.to_be_bytes()); // refcount_order: 16-bit refcounts
-    header.extend_from_slice(&104u32.to_be_bytes()); // header_length
-    assert_eq!(header.len(), 104);
-    image[..104].copy_from_slice(&header);
-    // Header extension area ends at once (type 0, length 0): already zero.
-    image[CLUSTER..CLUSTER + 8].copy_from_slice(&(2 * CLUSTER as u64).to_be_bytes());
-    for cluster in 0..4 {
-        let at = 2 * CLUSTER + 2 * cluster;
-        image[at..at + 2].copy_from_slice(&1u16.to_be_bytes());
-    }
-    image
-}
-
-/// A throwaway HTTP/1.1 server on 127.0.0.1 serving `body` at `/image` (404
-/// elsewhere), for web-download. Returns the base URL.
-pub(crate) async fn serve_image(body: Vec<u8>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let body = Arc::new(body);
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let body = Arc::clone(&body);
-            tokio::spawn(async move {
-                let mut request = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match socket.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => request.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let line = String::from_utf8_lossy(&request);
-                let found = line.starts_with("GET /image ");
-                let head = if found {
-                    format!(
-                        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\
-                         Content-Length: {}\r\nConnection: close\r\n\r\n",
-                        body.len()
-                    )
-                } else {
-                    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                        .to_owned()
-                };
-                let _ = socket.write_all(head.as_bytes()).await;
-                if found {
-                    let _ = socket.write_all(&body).await;
-                }
-                let _ = socket.shutdown().await;
-            });
-        }
-    });
-    format!("http://{addr}")
 }
 
 /// Requests Glance needs for a listing: pages of 1,000, and an empty last page when the

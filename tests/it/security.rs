@@ -11,7 +11,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
 use image_manager::glance::ObservedState;
 use image_manager::plan::{self, Policy, Prune, render};
 use image_manager::transfer::Error;
@@ -21,18 +20,13 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
+use crate::cli::{image_manager, run};
 use crate::plan::{resolve, write_catalog};
 use crate::upstream::{Algo, Fault, SumsFormat, Upstream};
 
 const TAG: &str = "managed_by_image_manager";
 /// The example: a password and a signature that must never be shown.
 const SIGNED: &str = "https://u:secret@host/x?X-Amz-Signature=sig";
-
-fn image_manager() -> Command {
-    let mut cmd = Command::cargo_bin("image-manager").unwrap();
-    cmd.env_remove("SSL_CERT_FILE").env("NO_COLOR", "1");
-    cmd
-}
 
 fn leaks(text: &str) -> bool {
     text.contains("secret") || text.contains("Signature=sig") || text.contains("sig2")
@@ -183,18 +177,10 @@ fn serve_generic(up: &Upstream) {
 }
 
 fn update(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = image_manager()
+    run(image_manager()
         .args(["update", "--images"])
         .arg(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    (
-        out.status.code().unwrap(),
-        text(&out.stdout),
-        text(&out.stderr),
-    )
+        .args(args))
 }
 
 #[test]

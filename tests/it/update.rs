@@ -10,7 +10,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use assert_cmd::Command;
 use image_manager::update::{self, Options, Status};
 
 use crate::upstream::{Algo, Fault, SumsFormat, Upstream};
@@ -254,8 +253,7 @@ async fn adds_the_newest_build_of_each_upstream_keeping_the_files_layout() {
 }
 
 fn image_manager_update(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::cargo_bin("image-manager")
-        .unwrap()
+    crate::cli::image_manager()
         .args(["update", "--images"])
         .arg(dir)
         .args(args)

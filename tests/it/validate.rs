@@ -2,15 +2,19 @@
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
+use std::process::Command;
+
+use assert_cmd::assert::OutputAssertExt;
+
+use crate::cli::image_manager;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 fn validate() -> Command {
-    let mut cmd = Command::cargo_bin("image-manager").unwrap();
-    cmd.current_dir(repo()).arg("validate");
+    let mut cmd = image_manager();
+    cmd.arg("validate");
     cmd
 }
 
@@ -230,11 +234,7 @@ fn yaml_syntax_errors_and_missing_paths_are_clear() {
 #[test]
 fn usage_errors_exit_64() {
     validate().arg("--no-such-flag").assert().code(64);
-    Command::cargo_bin("image-manager")
-        .unwrap()
-        .arg("--help")
-        .assert()
-        .code(0);
+    image_manager().arg("--help").assert().code(0);
 }
 
 /// Regression (issue #13): a valid definition followed by one the loader cannot repair (here
@@ -270,8 +270,7 @@ fn an_unrepairable_definition_is_a_diagnostic_in_every_command() {
         &["update", "--images", a, "--images", b],
     ];
     for args in commands {
-        let output = Command::cargo_bin("image-manager")
-            .unwrap()
+        let output = image_manager()
             .current_dir(dir.path())
             .env("OS_CLIENT_CONFIG_FILE", dir.path().join("clouds.yaml"))
             .args(args)
@@ -297,7 +296,7 @@ fn an_unrepairable_definition_is_a_diagnostic_in_every_command() {
 fn a_closed_stdout_pipe_is_not_an_error() {
     let fixtures = repo().join("../shared/fixtures/osism-catalog");
     for output in ["text", "json"] {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_image-manager"))
+        let mut child = image_manager()
             .args(["validate", "--output", output])
             .arg(&fixtures)
             .stdout(std::process::Stdio::piped())
