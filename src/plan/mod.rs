@@ -483,3 +483,5 @@ mod tests;
 mod tests_flow;
 #[cfg(test)]
 mod tests_props;
+#[cfg(test)]
+mod tests_retention;
