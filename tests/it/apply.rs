@@ -18,6 +18,7 @@ use image_manager::plan::{ActionKind, Prune};
 use serde_json::Value;
 
 use crate::apply_support::*;
+use crate::catalogs::{Def, Ver};
 use crate::plan::{create_active, desired_image, exact};
 use crate::sandbox::{self, Cleanup, unique_name};
 use crate::upstream::{self, Algo, SumsFormat, Upstream};

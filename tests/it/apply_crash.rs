@@ -5,7 +5,7 @@
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Child, Command, Output};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,12 +15,11 @@ use image_manager::apply::NoHooks;
 use image_manager::desired::properties::UNVERIFIED;
 use image_manager::glance::{self, GlanceClient, ImageStatus, ObservedImage, Visibility};
 use image_manager::plan::{Action, Change, Phase};
-use serde_json::Value;
 
 use crate::apply_faults::{
     MIB, VERSION, apply_catalog, assert_published, definition, images_of, plan_catalog,
-    write_catalog,
 };
+use crate::catalogs::write_catalog_in as write_catalog;
 use crate::plan::{desired_image, exact, plan_cli, resolve};
 use crate::sandbox::{self, Cleanup, unique_name};
 use crate::upstream::{Algo, Fault, Upstream, raw};
@@ -35,18 +34,6 @@ fn apply_command(dir: &Path, args: &[&str], log: &Path) -> Command {
     let mut cmd = crate::cli::apply_logged(dir, &["--lock-lease", "5"], log);
     cmd.args(args);
     cmd
-}
-
-/// The JSON report of a finished run, which must have exited 0.
-fn report_of(output: &Output, log: &Path) -> Value {
-    let log = std::fs::read_to_string(log).unwrap_or_default();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "apply failed ({}):\n{stdout}\n{log}",
-        output.status
-    );
-    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("no JSON report ({e}):\n{stdout}"))
 }
 
 /// The staging name apply gives a new image until it is published.
@@ -105,7 +92,7 @@ async fn killed_mid_transfer(method: &str, streaming: ImageStatus) {
     let output = apply_command(dir.path(), &["--method", method], &log)
         .output()
         .unwrap();
-    let report = report_of(&output, &log);
+    let report = crate::cli::apply_report(&output, &log).0;
     let entries = &report["clouds"][0]["entries"];
     let steps: Vec<(&str, &str, &str)> = entries
         .as_array()
@@ -357,7 +344,7 @@ async fn two_gib_image_is_applied_in_flat_memory() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let output = child.wait_with_output().unwrap();
-    let report = report_of(&output, &log);
+    let report = crate::cli::apply_report(&output, &log).0;
     eprintln!(
         "peak RSS of apply for 2 GiB: {:.1} MiB",
         peak as f64 / MIB as f64

@@ -27,6 +27,7 @@ use image_manager::transfer::pipeline::CHUNK;
 use image_manager::transfer::retry::RetryPolicy;
 use tempfile::TempDir;
 
+use crate::catalogs::{private_definition, write_catalog_in as write_catalog};
 use crate::plan::resolve;
 use crate::sandbox::{self, Cleanup, unique_name};
 use crate::upstream::{
@@ -41,23 +42,10 @@ const ATTEMPTS: u32 = 3;
 
 // ---------------------------------------------------------------- catalogs ----
 
-/// One private definition `name` (multi: the image is called `name`) with one version whose
-/// bytes are at `url` with sha256 `sha256`.
+/// One private definition `name` (multi: the image is called `name`) with version
+/// [`VERSION`] at `url` with sha256 `sha256`.
 pub(crate) fn definition(name: &str, format: &str, url: &str, sha256: &str) -> String {
-    format!(
-        "  - name: {name}\n    format: {format}\n    login: tester\n    min_disk: 1\n    \
-         min_ram: 64\n    visibility: private\n    meta:\n      architecture: x86_64\n      \
-         os_distro: testos\n      os_version: '1'\n      os_purpose: generic\n      \
-         uuid_validity: none\n    versions:\n      - version: '{VERSION}'\n        url: {url}\n        \
-         checksum: sha256:{sha256}\n        build_date: 2026-01-01\n"
-    )
-}
-
-/// Writes `images:` + `definitions` as `catalog.yaml` into `dir`; returns its path.
-pub(crate) fn write_catalog(dir: &Path, definitions: &[String]) -> PathBuf {
-    let path = dir.join("catalog.yaml");
-    std::fs::write(&path, format!("images:\n{}", definitions.concat())).unwrap();
-    path
+    private_definition(name, format, VERSION, url, sha256)
 }
 
 // ------------------------------------------------------------------ glance ----

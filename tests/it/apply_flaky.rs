@@ -10,7 +10,8 @@ use image_manager::glance::retry::RetryPolicy;
 use image_manager::glance::{self, ConnectOptions, GlanceClient};
 
 use crate::apply_faults::MIB;
-use crate::apply_overlap::{Scenario, entries, output, report};
+use crate::apply_overlap::{Scenario, entries, output};
+use crate::cli::apply_report as report;
 use crate::proxy::{FaultProxy, Faults, ProxiedCloud, glance_url};
 use crate::sandbox;
 

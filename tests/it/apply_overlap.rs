@@ -13,7 +13,7 @@ use image_manager::glance::{GlanceClient, ImageStatus, ObservedImage, PatchOp};
 use serde_json::Value;
 
 use crate::apply_faults::{MIB, VERSION, definition};
-use crate::cli::run_cli;
+use crate::cli::{apply_report as report, run_cli};
 use crate::plan::{create_active, desired_image, exact, resolve};
 use crate::sandbox::{self, Cleanup, unique_name};
 use crate::upstream::{Algo, Fault, Upstream};
@@ -142,20 +142,6 @@ impl Scenario {
             let _ = client.delete(&image.id).await;
         }
     }
-}
-
-/// The JSON report of a run that must have exited 0, and its stderr.
-pub(crate) fn report(output: &Output, log: &Path) -> (Value, String) {
-    let log = std::fs::read_to_string(log).unwrap_or_default();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "apply failed ({}):\n{stdout}\n{log}",
-        output.status
-    );
-    let json =
-        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("no JSON report ({e}):\n{stdout}"));
-    (json, log)
 }
 
 /// `(phase, action, outcome)` of every entry of the first cloud of a report.

@@ -22,9 +22,10 @@ use image_manager::glance::{self, GlanceClient, ImageStatus, ObservedImage, Visi
 use image_manager::plan::{Action, ActionKind, Change, Phase, Prune, Warning};
 
 use crate::apply_support::{
-    Def, TAG, Ver, assert_as_desired, assert_created, assert_holds, catalog_of, created, day,
-    desired_now, desired_on, finish, options, raw_disk, run, serve, shown, target,
+    TAG, assert_as_desired, assert_created, assert_holds, catalog_of, created, day, desired_now,
+    desired_on, finish, options, raw_disk, run, serve, shown, target,
 };
+use crate::catalogs::{Def, Ver};
 use crate::plan::{create_active, desired_image, exact};
 use crate::sandbox::{self, Cleanup, unique_name};
 use crate::upstream::Upstream;

@@ -16,7 +16,7 @@ use image_manager::plan::{self, ActionKind, Policy, Prune, render};
 use serde_json::Value;
 use sha2::{Digest, Sha256, Sha512};
 
-use crate::plan::write_catalog;
+use crate::catalogs::{Def, Ver, write_catalog};
 use crate::sandbox::Cleanup;
 use crate::upstream::{self, Upstream};
 
@@ -55,12 +55,6 @@ pub(crate) fn raw_disk(len: usize, seed: u64) -> Vec<u8> {
     bytes
 }
 
-/// One catalog version: its YAML lines after `- version:`.
-pub(crate) struct Ver {
-    version: String,
-    lines: String,
-}
-
 impl Ver {
     /// Verified with an inline `algo:hex` checksum.
     pub(crate) fn inline(version: &str, served: &Served, algo: &str) -> Ver {
@@ -75,71 +69,6 @@ impl Ver {
     /// Verified with the sums file at `sums_url`, which lists the file's name.
     pub(crate) fn sums(version: &str, served: &Served, sums_url: &str) -> Ver {
         Ver::with(version, &served.url, &format!("checksums_url: {sums_url}"))
-    }
-
-    /// For images the test creates itself: never downloaded.
-    pub(crate) fn fake(name: &str, version: &str) -> Ver {
-        let url = format!("https://example.org/{name}/{version}/disk.img");
-        let checksum = format!("checksum: sha256:{}", "ab".repeat(32));
-        Ver::with(version, &url, &checksum)
-    }
-
-    fn with(version: &str, url: &str, checksum: &str) -> Ver {
-        Ver {
-            version: version.to_owned(),
-            lines: format!("        url: {url}\n        {checksum}\n"),
-        }
-    }
-}
-
-/// One definition: generic test metadata, and `extra` definition keys and `meta` keys
-/// (indented 4 and 6) as a test needs them.
-pub(crate) struct Def {
-    pub(crate) name: String,
-    pub(crate) format: &'static str,
-    pub(crate) min_disk: u64,
-    pub(crate) min_ram: u64,
-    pub(crate) uuid_validity: String,
-    pub(crate) extra: String,
-    pub(crate) meta: String,
-    pub(crate) versions: Vec<Ver>,
-}
-
-impl Def {
-    pub(crate) fn new(name: &str, format: &'static str, versions: Vec<Ver>) -> Def {
-        Def {
-            name: name.to_owned(),
-            format,
-            min_disk: 1,
-            min_ram: 64,
-            uuid_validity: "forever".into(),
-            extra: String::new(),
-            meta: String::new(),
-            versions,
-        }
-    }
-
-    pub(crate) fn yaml(&self) -> String {
-        let mut yaml = format!(
-            "  - name: {}\n    format: {}\n    login: tester\n    min_disk: {}\n    \
-             min_ram: {}\n{}    meta:\n      architecture: x86_64\n      os_distro: testos\n      \
-             os_version: '1'\n      os_purpose: generic\n      hw_rng_model: virtio\n      \
-             uuid_validity: '{}'\n{}    versions:\n",
-            self.name,
-            self.format,
-            self.min_disk,
-            self.min_ram,
-            self.extra,
-            self.uuid_validity,
-            self.meta
-        );
-        for v in &self.versions {
-            yaml.push_str(&format!(
-                "      - version: '{}'\n{}        build_date: 2026-01-01\n",
-                v.version, v.lines
-            ));
-        }
-        yaml
     }
 }
 

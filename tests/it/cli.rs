@@ -6,7 +6,9 @@
 
 use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
 
 use crate::sandbox;
 
@@ -65,4 +67,18 @@ pub(crate) fn apply_logged(catalog: &Path, args: &[&str], log: &Path) -> Command
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(log).expect("log file"));
     cmd
+}
+
+/// The JSON report of an [`apply_logged`] run that must have exited 0, and its stderr.
+pub(crate) fn apply_report(output: &Output, log: &Path) -> (Value, String) {
+    let log = std::fs::read_to_string(log).unwrap_or_default();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "apply failed ({}):\n{stdout}\n{log}",
+        output.status
+    );
+    let json =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("no JSON report ({e}):\n{stdout}"));
+    (json, log)
 }

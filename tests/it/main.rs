@@ -2,6 +2,8 @@
 mod sandbox;
 // The real binary: one runner for every CLI test.
 mod cli;
+// Catalog builders: test definitions, catalog files.
+mod catalogs;
 // `glance` against the real sandbox: auth, listing, data paths, error variants.
 mod glance_smoke;
 // `image-manager validate` on real and broken catalogs (the binary, exit codes, positions).

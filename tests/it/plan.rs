@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use bytes::Bytes;
 use chrono::Utc;
@@ -18,8 +18,8 @@ use image_manager::desired::{self, DesiredImage, DesiredState};
 use image_manager::glance::{GlanceClient, NewImage, ObservedImage, Visibility};
 use image_manager::plan::{self, Action, Change, Phase, Plan, Policy, Prune, Reason, Step, render};
 use serde_json::Value;
-use tempfile::TempDir;
 
+use crate::catalogs::{definition, write_catalog};
 use crate::sandbox::{self, Cleanup, unique_name};
 
 const TAG: &str = "managed_by_image_manager";
@@ -27,37 +27,6 @@ const OSISM_TAG: &str = "managed_by_osism";
 const NOT_MULTI: &str = "    multi: false\n    separator: '-'\n";
 
 // ---------------------------------------------------------------- catalogs ----
-
-/// One definition of raw test images. `extra` holds more definition keys (indented 4).
-pub(crate) fn definition(
-    name: &str,
-    versions: &[&str],
-    uuid_validity: &str,
-    extra: &str,
-) -> String {
-    let mut yaml = format!(
-        "  - name: {name}\n    format: raw\n    login: tester\n    min_disk: 1\n    min_ram: 64\n\
-         {extra}    meta:\n      architecture: x86_64\n      os_distro: testos\n      \
-         os_version: '1'\n      os_purpose: generic\n      hw_rng_model: virtio\n      \
-         uuid_validity: {uuid_validity}\n    versions:\n"
-    );
-    for v in versions {
-        yaml.push_str(&format!(
-            "      - version: '{v}'\n        url: https://example.org/{name}/{v}/disk.img\n        \
-             checksum: sha256:{}\n        build_date: 2026-01-01\n",
-            "ab".repeat(32)
-        ));
-    }
-    yaml
-}
-
-/// A catalog file in a fresh temporary directory.
-pub(crate) fn write_catalog(definitions: &[String]) -> (TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("catalog.yaml");
-    std::fs::write(&path, format!("images:\n{}", definitions.concat())).unwrap();
-    (dir, path)
-}
 
 pub(crate) fn resolve(path: &Path, tag: &str) -> DesiredState {
     let loaded = catalog::load(&[path.to_path_buf()]).unwrap();

@@ -7,7 +7,8 @@ use futures::{StreamExt, stream};
 use image_manager::glance::NewImage;
 use image_manager::plan::{Prune, Reason, render};
 
-use crate::plan::{definition, plan_cli, plan_with, write_catalog};
+use crate::catalogs::{definition, write_catalog};
+use crate::plan::{plan_cli, plan_with};
 use crate::sandbox::{self, Cleanup, list_pages, unique_name};
 
 /// Every scale-test image carries this tag, so a later run can find the remains of a crash.

@@ -1,8 +1,7 @@
 //! `plan` warns before a change breaks an SCS main testcase that passes today.
 
-use crate::plan::{
-    create_active, definition, desired_image, exact, plan_cli, resolve, write_catalog,
-};
+use crate::catalogs::{definition, write_catalog};
+use crate::plan::{create_active, desired_image, exact, plan_cli, resolve};
 use crate::sandbox::{self, Cleanup, unique_name};
 
 const TAG: &str = "managed_by_image_manager";

@@ -20,8 +20,9 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
+use crate::catalogs::write_catalog;
 use crate::cli::{image_manager, run};
-use crate::plan::{resolve, write_catalog};
+use crate::plan::resolve;
 use crate::upstream::{Algo, Fault, SumsFormat, Upstream};
 
 const TAG: &str = "managed_by_image_manager";
