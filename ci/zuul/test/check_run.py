@@ -102,7 +102,10 @@ def check_validate_error(args):
 def check_plan(args):
     art, tag = args["artifacts"], args["tag"]
     names = args["names"].split(",")
-    plan = json.loads(read(os.path.join(art, "plan.json")))
+    raw = read(os.path.join(art, "plan.json"))
+    plan = json.loads(raw)
+    ok(raw.startswith('{\n  "format_version"'),
+       "plan.json is the tool's output byte for byte (Ansible did not re-serialise it)", raw[:40])
     text = read(os.path.join(art, "plan.txt"))
     read(os.path.join(art, "plan.log"))
     p = plan["plans"][0]
