@@ -6,7 +6,8 @@
 #   cargo nextest run --all-targets --no-fail-fast ARGS   (if cargo-nextest is installed)
 #   cargo test --all-targets --no-fail-fast ARGS          (otherwise)
 # The tests see OS_CLIENT_CONFIG_FILE, OS_CLOUD=admin, SANDBOX_KEYSTONE_URL, SANDBOX_GLANCE_URL,
-# SANDBOX_DIR (see ci/sandbox.sh env). Exit status: the test runner's.
+# SANDBOX_DIR (see ci/sandbox.sh env). Without ARGS, ci/zuul/test.sh (the Zuul jobs against the
+# same sandbox) runs afterwards. Exit status: the test runner's, else ci/zuul/test.sh's.
 #
 # While the sandbox boots (Python, mostly waiting on downloads the first time), the test
 # binaries are compiled; set SANDBOX_SERIAL=1 to do one after the other instead.
@@ -80,4 +81,14 @@ eval "$("$SANDBOX" env)"
 
 rc=0
 "${runner[@]}" "$@" || rc=$?
+
+# The Zuul jobs (ci/zuul/test.sh: ansible-lint, Zuul's parser, the playbooks against this
+# sandbox), in a full run only: ARGS select cargo tests. ZUUL_TEST=0 skips it.
+if (($# == 0)) && [[ ${ZUUL_TEST:-1} != 0 ]]; then
+  t0=$(date +%s)
+  zrc=0
+  "$ROOT/ci/zuul/test.sh" || zrc=$?
+  echo "test.sh: ci/zuul/test.sh exited $zrc after $(($(date +%s) - t0)) s" >&2
+  ((rc != 0)) || rc=$zrc
+fi
 exit "$rc"
