@@ -152,7 +152,7 @@ pub struct ModuleReport {
 /// Everything one `check` run found. Plain data; the CLI renders it as text or JSON.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Report {
-    pub format_version: u32,
+    pub format_version: &'static str,
     pub origin: Origin,
     pub checked_at: DateTime<Utc>,
     /// How many images were checked (visible, public or community).
@@ -236,7 +236,7 @@ pub fn run(modules: &[Module], images: &Images, now: DateTime<Utc>) -> Report {
         }
     }
     Report {
-        format_version: 1,
+        format_version: "1",
         origin: images.origin,
         checked_at: now,
         images: images.images.len(),

@@ -43,7 +43,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<Exit> {
         (Subject::Catalog(paths), images, None)
     } else {
         let runtime = super::runtime()?;
-        let mut state = runtime.block_on(observe(args.cloud.as_deref()))?;
+        let mut state = runtime.block_on(observe(args))?;
         let warning = check::admin_view_hint(&state);
         if let Some(tag) = &args.tag {
             state.images.retain(|i| i.has_tag(tag));
@@ -78,10 +78,11 @@ fn offline_images(paths: &[PathBuf], now: chrono::DateTime<Utc>) -> anyhow::Resu
     Ok(Images::from_desired(&desired, now))
 }
 
-/// The cloud as `plan` observes it (`None`: `OS_CLOUD` or the `OS_*` variables).
-async fn observe(cloud: Option<&str>) -> anyhow::Result<ObservedState> {
+/// The cloud as `plan` observes it (no `--cloud`: `OS_CLOUD` or the `OS_*` variables).
+async fn observe(args: &CheckArgs) -> anyhow::Result<ObservedState> {
     let options = ConnectOptions {
-        cloud: cloud.map(str::to_owned),
+        cloud: args.cloud.clone(),
+        overrides: args.openstack.overrides(),
         ..ConnectOptions::default()
     };
     let clients = super::cloud::connect(std::slice::from_ref(&options)).await?;

@@ -28,7 +28,7 @@ pub(super) struct Config {
 impl Config {
     /// Loads the catalog (an invalid one is never `what`, e.g. "planned") and resolves the
     /// rest of `selection`. No network.
-    pub fn resolve(selection: &Selection, what: &str) -> anyhow::Result<Config> {
+    pub fn resolve(selection: &Selection, what: &'static str) -> anyhow::Result<Config> {
         let catalog = super::valid_catalog(&selection.catalog.paths(), what)?;
         let options = desired::Options {
             managed_tag: selection.tag.clone(),
@@ -89,6 +89,7 @@ fn clouds(selection: &Selection) -> Vec<ConnectOptions> {
                 ..retry::default_policy()
             },
             retry_budget: selection.retry_budget,
+            overrides: selection.openstack.overrides(),
             ..ConnectOptions::default()
         })
         .collect()

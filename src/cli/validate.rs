@@ -9,6 +9,7 @@ use crate::catalog::{self, Diagnostic, Severity};
 /// The JSON form of a validation run (`--output json`).
 #[derive(Serialize)]
 struct Report<'a> {
+    format_version: &'static str,
     files: Vec<String>,
     definitions: usize,
     errors: usize,
@@ -51,6 +52,7 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<Exit> {
         }
         OutputFormat::Json => {
             let report = Report {
+                format_version: output::FORMAT_VERSION,
                 definitions: loaded.catalog.definitions.len(),
                 files,
                 errors,

@@ -53,7 +53,7 @@ use openstack_sdk::api::RestEndpoint;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 use serde_json::Value;
 
-pub use auth::ConnectOptions;
+pub use auth::{ConnectOptions, Overrides};
 pub use error::{BoxError, Error};
 pub use images::{ImageTask, ImportMethod, NewImage};
 pub use lock::{Held, Holder, LOCK_TAG, LockOptions};

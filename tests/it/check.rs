@@ -347,5 +347,5 @@ fn offline_starter_catalog() {
     let report: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["origin"], "catalog");
     assert_eq!(report["modules"].as_array().unwrap().len(), 3);
-    assert_eq!(report["format_version"], 1);
+    assert_eq!(report["format_version"], "1");
 }

@@ -4,6 +4,8 @@ mod sandbox;
 mod cli;
 // Catalog builders: test definitions, catalog files.
 mod catalogs;
+// The CLI surface: --version, completions, man pages, openstackclient flags, the JSON contract.
+mod surface;
 // `glance` against the real sandbox: auth, listing, data paths, error variants.
 mod glance_smoke;
 // `image-manager validate` on real and broken catalogs (the binary, exit codes, positions).
