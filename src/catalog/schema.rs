@@ -69,10 +69,10 @@ fn describe(
                 let key_pointer = format!("{pointer}/{}", escape(key));
                 Violation {
                     pos: map.key(&key_pointer).unwrap_or(pos),
-                    pointer: key_pointer,
                     code: "unknown-key",
                     message: format!("unknown key `{key}` in {}", container_name(&pointer)),
-                    hint: None,
+                    hint: did_you_mean(key, &pointer),
+                    pointer: key_pointer,
                 }
             })
             .collect(),
@@ -183,6 +183,27 @@ fn container_name(pointer: &str) -> &'static str {
     }
 }
 
+/// The known key closest to a mistyped `key` of the mapping at `pointer` (`min_rma` →
+/// `min_ram`), read from the shipped schema, when one is close enough to be what was meant.
+fn did_you_mean(key: &str, pointer: &str) -> Option<String> {
+    static SCHEMA: LazyLock<Value> =
+        LazyLock::new(|| serde_json::from_str(SCHEMA_TEXT).expect("the shipped schema is JSON"));
+    let properties = match container_name(pointer) {
+        "the catalog (top level)" => "/properties",
+        "an image definition" => "/$defs/definition/properties",
+        "a version" => "/$defs/version/properties",
+        _ => return None,
+    };
+    let known = SCHEMA.pointer(properties)?.as_object()?;
+    let (best, distance) = known
+        .keys()
+        .map(|name| (name, strsim::damerau_levenshtein(key, name)))
+        .min_by_key(|(_, distance)| *distance)?;
+    // One edit per three characters: typos, not different words.
+    (distance > 0 && distance <= key.chars().count().max(3) / 3)
+        .then(|| format!("did you mean `{best}`?"))
+}
+
 fn escape(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
 }
@@ -202,6 +223,22 @@ mod tests {
     #[test]
     fn the_shipped_schema_compiles_and_accepts_a_minimal_catalog() {
         assert_eq!(violations(VALID), vec![]);
+    }
+
+    #[test]
+    fn a_mistyped_key_gets_the_known_key_it_resembles() {
+        let text = VALID.replace(
+            "format: qcow2\n",
+            "format: qcow2\n    min_rma: 512\n    colour: red\n",
+        );
+        let v = violations(&text);
+        let hint = |key: &str| {
+            let found = v.iter().find(|v| v.message.contains(key)).unwrap();
+            found.hint.clone()
+        };
+        assert_eq!(hint("min_rma").as_deref(), Some("did you mean `min_ram`?"));
+        // Nothing close: no guess.
+        assert_eq!(hint("colour"), None);
     }
 
     #[test]
