@@ -46,15 +46,8 @@ fn scs_properties(source: &str) -> BTreeMap<String, String> {
     .collect()
 }
 
-/// Creates a public image with SCS metadata (+ `extra`) and 64 KiB of data, active.
-async fn create(
-    client: &GlanceClient,
-    cleanup: &Cleanup,
-    name: &str,
-    extra: &[(&str, &str)],
-) -> ObservedImage {
-    // Private until its data is in: a public image without data aborts min_disk for
-    // everyone (as in the official suite), including tests running in parallel.
+/// A private image with SCS metadata (+ `extra`), min_disk 1 GiB, min_ram 512 MiB.
+pub(crate) fn scs_image(name: &str, extra: &[(&str, &str)]) -> NewImage {
     let mut image = NewImage::new(name, "raw");
     image.min_disk = 1;
     image.min_ram = 512;
@@ -63,7 +56,18 @@ async fn create(
     for (k, v) in extra {
         image.properties.insert((*k).to_owned(), (*v).to_owned());
     }
-    let created = client.create_image(&image).await.unwrap();
+    image
+}
+
+/// Creates `image` with 64 KiB of data, then makes it public once active.
+pub(crate) async fn publish(
+    client: &GlanceClient,
+    cleanup: &Cleanup,
+    image: &NewImage,
+) -> ObservedImage {
+    // Private until its data is in: a public image without data aborts min_disk for
+    // everyone (as in the official suite), including tests running in parallel.
+    let created = client.create_image(image).await.unwrap();
     cleanup.track(&created.id);
     let (body, _) = raw_payload(7, 64 * 1024);
     client.upload(&created.id, body).await.unwrap();
@@ -75,8 +79,18 @@ async fn create(
     client.patch_image(&created.id, &public).await.unwrap()
 }
 
+/// Creates a public image with SCS metadata (+ `extra`) and 64 KiB of data, active.
+async fn create(
+    client: &GlanceClient,
+    cleanup: &Cleanup,
+    name: &str,
+    extra: &[(&str, &str)],
+) -> ObservedImage {
+    publish(client, cleanup, &scs_image(name, extra)).await
+}
+
 /// Runs the binary; returns exit code, stdout, stderr.
-fn check(args: &[&str]) -> (i32, String, String) {
+pub(crate) fn check(args: &[&str]) -> (i32, String, String) {
     crate::cli::run(crate::cli::against_sandbox().arg("check").args(args))
 }
 
@@ -363,19 +377,14 @@ fn offline_starter_catalog() {
 
 /// Runs `validate` on `paths`; returns exit code and the warning lines.
 fn validate(paths: &[&Path]) -> (i32, Vec<String>) {
-    let out = Command::cargo_bin("image-manager")
-        .unwrap()
-        .arg("validate")
-        .args(paths)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let (code, stdout, _) =
+        crate::cli::run(crate::cli::image_manager().arg("validate").args(paths));
     let warnings = stdout
         .lines()
         .filter(|l| l.contains(": warning: "))
         .map(str::to_owned)
         .collect();
-    (out.status.code().unwrap(), warnings)
+    (code, warnings)
 }
 
 /// The osism AlmaLinux 9 definition (`os_distro: centos`) next to CentOS Stream 9, both
@@ -467,7 +476,10 @@ fn a_partial_catalog_is_told_about_module() {
     let capi = capi.to_str().unwrap();
     let (code, stdout, stderr) = check(&["--offline", "--images", capi]);
     assert_eq!(code, 1);
-    assert!(stdout.contains("scs-0104-image-ubuntu-2404: FAIL\n"), "{stdout}");
+    assert!(
+        stdout.contains("scs-0104-image-ubuntu-2404: FAIL\n"),
+        "{stdout}"
+    );
     let hint = stderr
         .lines()
         .find(|l| l.starts_with("ERROR: scs-0104-image-ubuntu-2404: Missing image 'Ubuntu 24.04'"))

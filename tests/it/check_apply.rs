@@ -30,7 +30,12 @@ use crate::sandbox::{self, Cleanup, unique_name};
 use crate::upstream::{self, Algo, SumsFormat, Upstream};
 
 /// The modules `check` decides on without `--module`.
-const MODULES: [&str; 4] = ["scs-0102-v1", "scs-0102-v2", "scs-0104-v1-1", "scs-0104-v1-2"];
+const MODULES: [&str; 4] = [
+    "scs-0102-v1",
+    "scs-0102-v2",
+    "scs-0104-v1-1",
+    "scs-0104-v1-2",
+];
 /// The versions in images.d (all get an image).
 const VERSIONS: usize = 11;
 /// What a member sees of them: all but the hidden `Ubuntu 24.04 (20260108)` (on_rotate).
