@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Serialize, Serializer};
 
 use super::scs0102::{self as p, TestcaseFn};
-use super::spec::{self, ModuleSpec};
+use super::spec::{self, ModuleSpec, Role};
 use super::{Diagnostic, Images, Level, Log, Origin, Verdict, recency, scs0104};
 
 /// The code of every scs-0102 testcase (scs-0104 ids name their standard image instead).
@@ -100,12 +100,12 @@ impl Module {
     /// Every testcase of the module with whether it decides the module (`true`): the main
     /// and then the recommended ones of a main module, the recommended ones of a `-rec` one.
     pub fn testcases(self) -> Vec<(&'static str, bool)> {
+        let recommended = self.spec.with(Role::Recommended).into_iter();
         if self.rec {
-            return self.spec.recommended.iter().map(|id| (*id, true)).collect();
+            return recommended.map(|id| (id, true)).collect();
         }
-        let main = self.spec.main.iter().map(|id| (*id, true));
-        main.chain(self.spec.recommended.iter().map(|id| (*id, false)))
-            .collect()
+        let main = self.spec.with(Role::Main).into_iter().map(|id| (id, true));
+        main.chain(recommended.map(|id| (id, false))).collect()
     }
 }
 
@@ -219,7 +219,7 @@ pub fn run(modules: &[Module], images: &Images, now: DateTime<Utc>) -> Report {
 /// What `check` does when no module is named: every testcase the spec declares (also one no
 /// module lists, as the official runner reports it), judged by the default modules.
 pub fn run_everything(images: &Images, now: DateTime<Utc>) -> Report {
-    let every: BTreeSet<&str> = spec::TESTCASES.iter().copied().collect();
+    let every: BTreeSet<&str> = spec::testcases().collect();
     report(&every, &Module::defaults(), images, now)
 }
 
@@ -229,9 +229,8 @@ fn report(
     images: &Images,
     now: DateTime<Utc>,
 ) -> Report {
-    let testcases: Vec<TestcaseReport> = spec::TESTCASES
-        .iter()
-        .filter(|id| wanted.contains(*id))
+    let testcases: Vec<TestcaseReport> = spec::testcases()
+        .filter(|id| wanted.contains(id))
         .map(|id| evaluate(id, images, now).expect("the spec's testcases have code"))
         .collect();
     let verdict_of = |id: &str| testcases.iter().find(|t| t.id == id).map(|t| t.verdict);

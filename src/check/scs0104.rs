@@ -7,7 +7,7 @@
 //! [`scs::NameMatch`]). A matched image without `image_source` aborts the source testcase
 //! (the official code indexes `properties['image_source']`).
 
-use super::spec::MODULES;
+use super::spec::{MODULES, Role};
 use super::{Abort, Image, Images, Level, Log, Outcome};
 use crate::scs::{self, NameMatch, StandardImage};
 
@@ -96,13 +96,17 @@ pub(crate) fn image(images: &Images, standard: &StandardImage, log: &mut Log) ->
     }
     let needed_by: Vec<&str> = MODULES
         .iter()
-        .filter(|m| m.main.contains(&id.as_str()))
+        .filter(|m| m.with(Role::Main).contains(&id.as_str()))
         .map(|m| m.id)
         .collect();
     if images.partial && !needed_by.is_empty() {
         let others: Vec<String> = MODULES
             .iter()
-            .filter(|m| !m.main.iter().any(|t| t.starts_with("scs-0104-image-")))
+            .filter(|m| {
+                !m.with(Role::Main)
+                    .iter()
+                    .any(|t| t.starts_with("scs-0104-image-"))
+            })
             .map(|m| format!("--module {}", m.id))
             .collect();
         hint.push_str(&format!(

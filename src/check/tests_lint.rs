@@ -21,53 +21,9 @@ fn warnings(text: &str) -> Vec<(String, &'static str, String)> {
         .collect()
 }
 
-/// The osism `almalinux.yml` and `centos.yml` shape: AlmaLinux is `os_distro: centos`, and
-/// both are the `generic` image of (x86_64, centos, 9).
-const ALMA_AND_CENTOS: &str = r#"images:
-  - name: AlmaLinux 9
-    format: qcow2
-    login: almalinux
-    min_disk: 10
-    min_ram: 512
-    visibility: public
-    meta:
-      architecture: x86_64
-      hw_disk_bus: scsi
-      os_distro: centos
-      os_version: '9'
-      os_purpose: generic
-      replace_frequency: quarterly
-      uuid_validity: last-3
-      provided_until: none
-    versions:
-      - version: '20261020'
-        url: https://repo.almalinux.org/almalinux/9/cloud/x86_64/images/AlmaLinux-9-GenericCloud-9.8-20261020.x86_64.qcow2
-        checksum: sha256:AAAA
-        build_date: 2026-10-20
-  - name: CentOS Stream 9
-    format: qcow2
-    login: centos
-    min_disk: 10
-    min_ram: 512
-    visibility: public
-    meta:
-      architecture: x86_64
-      hw_disk_bus: scsi
-      os_distro: centos
-      os_version: '9'
-      os_purpose: generic
-      replace_frequency: quarterly
-      uuid_validity: last-3
-      provided_until: none
-    versions:
-      - version: '20261020'
-        url: https://cloud.centos.org/centos/9-stream/x86_64/images/CentOS-Stream-GenericCloud-9-20261020.0.x86_64.qcow2
-        checksum: sha256:AAAA
-        build_date: 2026-10-20
-"#;
-
+/// The osism AlmaLinux 9 and CentOS Stream 9 definitions, both `generic` in (x86_64, centos, 9).
 fn alma_and_centos() -> String {
-    ALMA_AND_CENTOS.replace("AAAA", &"a".repeat(64))
+    include_str!("../../tests/data/scs/almalinux-centos.yaml").to_owned()
 }
 
 #[test]
@@ -80,11 +36,11 @@ fn uniqueness_is_a_warning_at_both_definitions() {
         .map(|w| &w.0)
         .collect();
     // At the `os_purpose` keys of both definitions.
-    assert_eq!(uniqueness, ["13:7", "33:7"], "{found:#?}");
-    let message = &found.iter().find(|w| w.0 == "13:7").unwrap().2;
+    assert_eq!(uniqueness, ["16:7", "36:7"], "{found:#?}");
+    let message = &found.iter().find(|w| w.0 == "16:7").unwrap().2;
     assert_eq!(
         message,
-        "test.yaml:13:7: warning: scs-0102-os_purpose-uniqueness fails: os_purpose=generic not \
+        "test.yaml:16:7: warning: scs-0102-os_purpose-uniqueness fails: os_purpose=generic not \
          unique ('x86_64', 'centos', '9') for image(s): AlmaLinux 9, CentOS Stream 9"
     );
     // `check --offline` fails the same main testcase (v2).
