@@ -7,7 +7,9 @@
 //! `provided_until` aborting a testcase, Python's date parsing) we reproduce them instead of
 //! the standard's prose. Each testcase is a function over [`Images`] — the images as the
 //! checker sees them — with `now` as a parameter; the CLI builds [`Images`] from a Glance
-//! listing ([`Images::from_observed`]) or from the catalog ([`Images::from_desired`]).
+//! listing ([`Images::from_observed`]) or from the catalog ([`Images::from_catalog`]), and
+//! `validate` runs the same testcases over the catalog ([`lint`]), so each rule has one
+//! implementation.
 //!
 //! Besides the official verdicts there is `SKIP`: a testcase the current mode cannot judge
 //! (offline, Glance has not yet chosen `os_hash_algo` nor stored a size). A skip is never a

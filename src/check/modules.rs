@@ -40,7 +40,7 @@ const SCS0102: &[(&str, TestcaseFn)] = &[
     ("scs-0102-os_purpose-uniqueness", p::os_purpose_uniqueness),
 ];
 
-/// A set of testcases with a verdict of its own: a module of the spec ([`spec::MODULES`]),
+/// A set of testcases with a verdict of its own: a module of the spec (`spec.rs`),
 /// deciding on its main testcases, or its `-rec` twin, deciding on the recommended ones.
 #[derive(Clone, Copy, Debug)]
 pub struct Module {
