@@ -49,7 +49,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::catalog::Catalog;
-use crate::desired::{self, DesiredState};
+use crate::desired::{self, DesiredState, Identity, properties};
 use crate::glance::{ObservedState, Visibility};
 pub use lint::lint;
 pub use modules::{Module, ModuleReport, Report, TestcaseReport, evaluate, run, run_everything};
@@ -148,11 +148,16 @@ impl Images {
     /// hidden, public or community), as if all were registered at `now`. Catalog order; for
     /// duplicate names the newest version of the last definition wins.
     pub fn from_desired(state: &DesiredState, now: DateTime<Utc>) -> Images {
+        Images::desired(state, now, true)
+    }
+
+    /// The desired images the official suite checks (`checked`), or the others.
+    fn desired(state: &DesiredState, now: DateTime<Utc>, checked: bool) -> Images {
         let images = state
             .definitions
             .iter()
             .flat_map(|d| &d.images)
-            .filter(|i| is_checked(i.visibility.as_str(), i.hidden))
+            .filter(|i| is_checked(i.visibility.as_str(), i.hidden) == checked)
             .map(|i| Image {
                 name: i.name.clone(),
                 visibility: i.visibility.as_str().to_owned(),
@@ -175,19 +180,30 @@ impl Images {
     /// What `check --offline` and the `validate` lint check: [`Images::from_desired`] of every
     /// enabled definition of a catalog, retention evaluated on `now`'s day.
     pub fn from_catalog(catalog: &Catalog, now: DateTime<Utc>) -> Images {
-        let options = desired::Options {
-            // No testcase reads tags: any ownership tag gives the same images.
-            managed_tag: String::new(),
-            filter: None,
-            today: now.date_naive(),
-        };
-        Images::from_desired(&desired::resolve(catalog, &options), now)
+        Images::from_desired(&resolved(catalog, now), now)
+    }
+
+    /// The catalog's images the official suite does not see (private, shared, hidden). The
+    /// lint still judges each of them on its own: publishing one is a one-line change.
+    pub(crate) fn unchecked_in(catalog: &Catalog, now: DateTime<Utc>) -> Images {
+        Images::desired(&resolved(catalog, now), now, false)
     }
 
     /// Name look-up with the official semantics: the last image of a name wins.
     pub(crate) fn by_name(&self) -> BTreeMap<&str, &Image> {
         self.images.iter().map(|i| (i.name.as_str(), i)).collect()
     }
+}
+
+/// Every enabled definition of `catalog`, retention evaluated on `now`'s day.
+fn resolved(catalog: &Catalog, now: DateTime<Utc>) -> DesiredState {
+    let options = desired::Options {
+        // No testcase reads tags: any ownership tag gives the same images.
+        managed_tag: String::new(),
+        filter: None,
+        today: now.date_naive(),
+    };
+    desired::resolve(catalog, &options)
 }
 
 /// A testcase's result, as the official harness reports it.
@@ -247,6 +263,29 @@ pub struct Diagnostic {
     /// How to fix it, where the official message does not say.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// For each of `images`, the catalog definition and version behind it, if known (from
+    /// `image_name` / `internal_version`): names are not unique, identities are.
+    #[serde(skip)]
+    pub(crate) identities: Vec<Option<Identity>>,
+}
+
+impl Diagnostic {
+    /// A line about the given images (none: about the listing as a whole).
+    pub(crate) fn about(level: Level, images: &[&Image], message: impl Into<String>) -> Self {
+        let identity = |image: &Image| {
+            Some(Identity {
+                definition: image.property(properties::IMAGE_NAME)?.to_owned(),
+                version: image.property(properties::INTERNAL_VERSION)?.to_owned(),
+            })
+        };
+        Diagnostic {
+            level,
+            message: message.into(),
+            images: images.iter().map(|i| i.name.clone()).collect(),
+            hint: None,
+            identities: images.iter().map(|i| identity(i)).collect(),
+        }
+    }
 }
 
 impl fmt::Display for Diagnostic {
@@ -271,12 +310,7 @@ pub(crate) struct Log {
 impl Log {
     /// A line about the given images (none: about the listing as a whole).
     pub(crate) fn about(&mut self, level: Level, images: &[&Image], message: impl Into<String>) {
-        self.lines.push(Diagnostic {
-            level,
-            message: message.into(),
-            images: images.iter().map(|i| i.name.clone()).collect(),
-            hint: None,
-        });
+        self.lines.push(Diagnostic::about(level, images, message));
     }
 
     pub(crate) fn push(&mut self, level: Level, message: impl Into<String>) {
@@ -315,20 +349,15 @@ impl Log {
     }
 }
 
-/// Why a testcase aborted: the exception the official code would have raised, and the image
-/// that made it raise.
+/// Why a testcase aborted: the exception the official code would have raised, as the ERROR
+/// line naming the image that made it raise.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Abort {
-    pub(crate) message: String,
-    pub(crate) image: String,
-}
+pub(crate) struct Abort(pub(crate) Diagnostic);
 
 impl Abort {
     pub(crate) fn at(image: &Image, message: impl Into<String>) -> Abort {
-        Abort {
-            message: message.into(),
-            image: image.name.clone(),
-        }
+        let message = format!("testcase aborted: {}", message.into());
+        Abort(Diagnostic::about(Level::Error, &[image], message))
     }
 }
 

@@ -14,7 +14,7 @@ use serde::{Serialize, Serializer};
 
 use super::scs0102::{self as p, TestcaseFn};
 use super::spec::{self, ModuleSpec, Role};
-use super::{Diagnostic, Images, Level, Log, Origin, Verdict, recency, scs0104};
+use super::{Diagnostic, Images, Log, Origin, Verdict, recency, scs0104};
 
 /// The code of every scs-0102 testcase (scs-0104 ids name their standard image instead).
 const SCS0102: &[(&str, TestcaseFn)] = &[
@@ -190,12 +190,7 @@ pub fn evaluate(id: &str, images: &Images, now: DateTime<Utc>) -> Option<Testcas
         Ok(true) if log.skipped => Verdict::Skip,
         Ok(true) => Verdict::Pass,
         Err(abort) => {
-            log.lines.push(Diagnostic {
-                level: Level::Error,
-                message: format!("testcase aborted: {}", abort.message),
-                images: vec![abort.image],
-                hint: None,
-            });
+            log.lines.push(abort.0);
             Verdict::Abort
         }
     };

@@ -122,14 +122,38 @@ fn warnings_point_at_the_value_the_testcase_read() {
 }
 
 #[test]
-fn private_and_hidden_images_are_not_linted() {
+fn private_images_are_judged_alone_and_say_so() {
     let text = one("      hypervisor_type: hyperv\n", TWO_VERSIONS);
     let private = text.replace("visibility: public", "visibility: private");
     let found = warnings(&private);
+    let hv: Vec<&(String, &str, String)> = found
+        .iter()
+        .filter(|w| w.1 == "scs-0102-prop-hypervisor_type")
+        .collect();
+    assert_eq!(hv.len(), 1, "{found:#?}");
+    assert_eq!(hv[0].0, "13:7");
     assert!(
-        found.iter().all(|w| w.1.starts_with("scs-0104-image-")),
-        "{found:#?}"
+        hv[0]
+            .2
+            .contains("for image(s): Tool (1), Tool (a private, shared or hidden image"),
+        "{hv:#?}"
     );
+    // Listing-level testcases are about what a member sees: two private generic images of
+    // one distro are not a uniqueness warning (two public ones are).
+    let generic = private.replace("os_purpose: custom", "os_purpose: generic");
+    let other = generic
+        .replace("images:\n", "")
+        .replace("name: Tool", "name: Other");
+    let both = format!("{generic}{other}");
+    let uniqueness = |text: &str| {
+        warnings(text)
+            .iter()
+            .any(|w| w.1 == "scs-0102-os_purpose-uniqueness")
+    };
+    assert!(!uniqueness(&both));
+    assert!(uniqueness(
+        &both.replace("visibility: private", "visibility: public")
+    ));
 }
 
 #[test]
