@@ -7,8 +7,11 @@ use super::tests::now;
 use super::*;
 use crate::catalog::{self, Severity};
 
-/// `(line:col, code, message)` of every lint warning on catalog text.
-fn warnings(text: &str) -> Vec<(String, &'static str, String)> {
+/// `(line:col, code, message)` of a lint warning.
+type Warning = (String, &'static str, String);
+
+/// Every lint warning on catalog text.
+fn warnings(text: &str) -> Vec<Warning> {
     let loaded = catalog::from_text("test.yaml", text);
     assert!(!loaded.has_errors(), "{:#?}", loaded.diagnostics);
     lint(&loaded.catalog, now())
@@ -50,7 +53,7 @@ fn uniqueness_is_a_warning_at_both_definitions() {
     assert_eq!(verdict.verdict, Verdict::Fail);
     // The catalog has no Ubuntu 24.04 / 22.04: the main image testcases are warned about
     // at the top of the file, with the --module hint.
-    let missing: Vec<&(String, &str, String)> = found.iter().filter(|w| w.0 == "1:1").collect();
+    let missing: Vec<&Warning> = found.iter().filter(|w| w.0 == "1:1").collect();
     let codes: Vec<&str> = missing.iter().map(|w| w.1).collect();
     assert_eq!(
         codes,
@@ -82,22 +85,21 @@ const TWO_VERSIONS: &str = "      - version: '1'\n        url: https://h/1.img\n
                             - version: '2'\n        url: https://h/2.img\n        \
                             checksum: sha256:AAAA\n        build_date: 2026-02-01\n";
 
+/// The one warning of `code`.
+fn only<'a>(found: &'a [Warning], code: &str) -> &'a Warning {
+    let of: Vec<&Warning> = found.iter().filter(|w| w.1 == code).collect();
+    assert_eq!(of.len(), 1, "{code}: {found:#?}");
+    of[0]
+}
+
 #[test]
 fn warnings_point_at_the_value_the_testcase_read() {
     // Set once on the definition, carried by two visible versions: one warning, at the key.
     let found = warnings(&one("      hypervisor_type: hyperv\n", TWO_VERSIONS));
-    let hv: Vec<&(String, &str, String)> = found
-        .iter()
-        .filter(|w| w.1 == "scs-0102-prop-hypervisor_type")
-        .collect();
-    assert_eq!(hv.len(), 1, "{found:#?}");
-    assert_eq!(hv[0].0, "13:7");
-    assert!(
-        hv[0]
-            .2
-            .contains("for image(s): Tool (1), Tool; accepted: qemu"),
-        "{hv:#?}"
-    );
+    let hv = only(&found, "scs-0102-prop-hypervisor_type");
+    assert_eq!(hv.0, "13:7");
+    let named = "for image(s): Tool (1), Tool; accepted: qemu";
+    assert!(hv.2.contains(named), "{hv:#?}");
     // A version's own meta, a version's url, a missing key (at the name).
     let versions = TWO_VERSIONS
         .replace(
@@ -126,18 +128,10 @@ fn private_images_are_judged_alone_and_say_so() {
     let text = one("      hypervisor_type: hyperv\n", TWO_VERSIONS);
     let private = text.replace("visibility: public", "visibility: private");
     let found = warnings(&private);
-    let hv: Vec<&(String, &str, String)> = found
-        .iter()
-        .filter(|w| w.1 == "scs-0102-prop-hypervisor_type")
-        .collect();
-    assert_eq!(hv.len(), 1, "{found:#?}");
-    assert_eq!(hv[0].0, "13:7");
-    assert!(
-        hv[0]
-            .2
-            .contains("for image(s): Tool (1), Tool (a private, shared or hidden image"),
-        "{hv:#?}"
-    );
+    let hv = only(&found, "scs-0102-prop-hypervisor_type");
+    assert_eq!(hv.0, "13:7");
+    let named = "for image(s): Tool (1), Tool (a private, shared or hidden image";
+    assert!(hv.2.contains(named), "{hv:#?}");
     // Listing-level testcases are about what a member sees: two private generic images of
     // one distro are not a uniqueness warning (two public ones are).
     let generic = private.replace("os_purpose: custom", "os_purpose: generic");
