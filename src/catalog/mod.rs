@@ -13,7 +13,6 @@ mod model;
 pub mod naming;
 mod node;
 mod schema;
-mod scs_lint;
 #[cfg(test)]
 pub(crate) mod tests_props;
 pub mod version;

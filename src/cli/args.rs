@@ -428,12 +428,13 @@ pub struct CheckArgs {
     pub cloud: Option<String>,
     #[command(flatten)]
     pub openstack: OpenStackArgs,
-    /// Module to check (repeatable); default: all.
+    /// Module to check (repeatable); default: every testcase, judged by the main modules
+    /// (a `-rec` module, of the recommended testcases, decides only when named).
     #[arg(
         long = "module",
         value_name = "MODULE",
         value_parser = clap::builder::TypedValueParser::map(
-            clap::builder::PossibleValuesParser::new(crate::check::Module::IDS),
+            clap::builder::PossibleValuesParser::new(crate::check::Module::ids()),
             |id| id.parse::<crate::check::Module>().expect("a listed module id"),
         )
     )]
@@ -455,10 +456,10 @@ pub struct CheckArgs {
 }
 
 impl CheckArgs {
-    /// The modules given, or all of them.
+    /// The modules given, or the main ones.
     pub fn modules(&self) -> Vec<crate::check::Module> {
         if self.modules.is_empty() {
-            crate::check::Module::ALL.to_vec()
+            crate::check::Module::defaults()
         } else {
             self.modules.clone()
         }

@@ -26,6 +26,8 @@ mod update;
 mod check;
 // images.d applied onto the sandbox passes `check` as member; broken properties fail it.
 mod check_apply;
+// Every testcase of the spec on Glance: all 34 pass on a compliant set, each fails violated.
+mod check_spec;
 // `transfer` against the upstream mirror: downloads, resume, retries, decompression, checksums.
 mod transfer;
 // `apply` under upstream faults (both data paths) and format refusals, against the sandbox.
