@@ -18,7 +18,7 @@
 #                             alone: ci/sandbox.sh up first)
 # Environment:
 #   IMAGE_MANAGER_BIN  the binary the jobs get as image_manager_binary (default
-#                      target/debug/image-manager; `cargo build` when it is missing). The
+#                      debug/image-manager under $CARGO_TARGET_DIR, else target/; built when missing). The
 #                      validate job builds from source instead (cargo, dev profile: a no-op
 #                      when target/debug is current).
 #   PYTHON             interpreter for the venvs (default python3; >= 3.11)
@@ -162,7 +162,7 @@ echo 1 >>"$RUN/passed"
 
 # ---------------------------------------------------------------- binary ----
 
-bin=${IMAGE_MANAGER_BIN:-$ROOT/target/debug/image-manager}
+bin=${IMAGE_MANAGER_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/debug/image-manager}
 if [[ ! -x $bin ]]; then
   phase "cargo build (no $bin yet)"
   (cd "$ROOT" && cargo build --quiet --locked --bin image-manager)
