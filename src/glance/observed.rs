@@ -22,6 +22,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::members::{MemberStatus, ObservedMember};
+use super::projects::Resolved;
+
 /// Image status as Glance reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(into = "String")]
@@ -167,6 +170,9 @@ pub struct ObservedImage {
     /// All remaining properties (custom and Glance-reserved ones); see the
     /// module docs for non-string values.
     pub properties: BTreeMap<String, String>,
+    /// The image's members, when they were read (`members.rs`: the shared images whose
+    /// members the catalog manages); `None`: not read.
+    pub members: Option<Vec<ObservedMember>>,
 }
 
 /// Top-level keys that are modelled as fields above, or are links / location
@@ -244,6 +250,7 @@ impl ObservedImage {
                 })
                 .unwrap_or_default(),
             properties,
+            members: None,
         })
     }
 
@@ -254,6 +261,15 @@ impl ObservedImage {
 
     pub fn has_tag(&self, tag: &str) -> bool {
         self.tags.iter().any(|t| t == tag)
+    }
+
+    /// Whether the image belongs to `project` (true when either side is unknown); see
+    /// [`ObservedState::owns`].
+    pub fn owned_by(&self, project: Option<&str>) -> bool {
+        match (project, &self.owner) {
+            (Some(project), Some(owner)) => project == owner,
+            _ => true,
+        }
     }
 
     /// A fixture for planner tests: an active, private, visible qcow2 image
@@ -281,6 +297,7 @@ impl ObservedImage {
             updated_at: None,
             tags: Vec::new(),
             properties: BTreeMap::new(),
+            members: None,
         }
     }
 
@@ -346,6 +363,17 @@ impl ObservedImage {
         self
     }
 
+    /// Members as read: `(project id, status)` pairs.
+    #[must_use]
+    pub fn with_members(mut self, members: &[(&str, &str)]) -> Self {
+        let members = members.iter().map(|(project, status)| ObservedMember {
+            project_id: (*project).to_owned(),
+            status: MemberStatus::from(*status),
+        });
+        self.members = Some(members.collect());
+        self
+    }
+
     #[must_use]
     pub fn with_hash(mut self, algo: &str, value: &str) -> Self {
         self.os_hash_algo = Some(algo.to_owned());
@@ -372,6 +400,12 @@ pub struct ObservedState {
     ///
     /// [`GlanceClient::observe`]: super::GlanceClient::observe
     pub import_methods: Vec<String>,
+    /// The project names the catalog shares with, resolved through Keystone
+    /// ([`GlanceClient::resolve_projects`]); empty when the catalog names none.
+    ///
+    /// [`GlanceClient::resolve_projects`]: super::GlanceClient::resolve_projects
+    #[serde(serialize_with = "as_list")]
+    pub projects: Resolved,
 }
 
 impl ObservedState {
@@ -388,11 +422,13 @@ impl ObservedState {
 
     /// Whether `image` belongs to the credentials' project (true when either side is unknown).
     pub fn owns(&self, image: &ObservedImage) -> bool {
-        match (&self.project_id, &image.owner) {
-            (Some(project), Some(owner)) => project == owner,
-            _ => true,
-        }
+        image.owned_by(self.project_id.as_deref())
     }
+}
+
+/// A map with structured keys as a JSON list of `[key, value]` pairs.
+fn as_list<S: serde::Serializer>(projects: &Resolved, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(projects.iter())
 }
 
 fn str_field(value: &Value, key: &str) -> Option<String> {
@@ -486,6 +522,7 @@ mod tests {
         assert_eq!(image.property("internal_version"), Some("20250101"));
         assert!(image.os_hidden);
         let state = ObservedState {
+            projects: Default::default(),
             import_methods: Vec::new(),
             cloud: "c".into(),
             project_id: None,
