@@ -353,6 +353,7 @@ mod tests {
             outcome,
             duration: Duration::from_secs(8),
             transfer: None,
+            member: None,
         };
         let mut done = entry(ActionKind::Create, Outcome::Done);
         done.transfer = Some(Transfer {
