@@ -83,11 +83,11 @@ impl Config {
                     client.resolve_projects(names),
                     client.read_members(state, ours)
                 );
-                members.map_err(|e| cloud::in_cloud(client.cloud(), e))?;
+                let read = members.map_err(|e| cloud::in_cloud(client.cloud(), e))?;
                 state.projects = projects;
                 tracing::info!(
-                    "cloud {}: members of shared images read, {} project names looked up ({} \
-                     Glance API calls in all)",
+                    "cloud {}: members of {read} shared images read, {} project names looked \
+                     up in Keystone ({} Glance API calls in all)",
                     client.cloud(),
                     names.len(),
                     client.api_calls()

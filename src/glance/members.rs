@@ -99,12 +99,12 @@ impl GlanceClient {
 
     /// Reads the members of every image of `observed` that `wanted` picks (only `shared`
     /// images can have members; others are skipped), [`READS_IN_FLIGHT`] at once, into
-    /// [`ObservedImage::members`]. One request per image.
+    /// [`ObservedImage::members`]. One request per image; returns how many were read.
     pub async fn read_members(
         &self,
         observed: &mut ObservedState,
         wanted: impl Fn(&ObservedImage) -> bool,
-    ) -> Result<(), Error> {
+    ) -> Result<usize, Error> {
         let ids: Vec<String> = observed
             .images
             .iter()
@@ -118,12 +118,13 @@ impl GlanceClient {
             .await
             .into_iter()
             .collect::<Result<_, _>>()?;
+        let count = read.len();
         for (id, members) in read {
             if let Some(image) = observed.images.iter_mut().find(|i| i.id == id) {
                 image.members = Some(members);
             }
         }
-        Ok(())
+        Ok(count)
     }
 
     /// `POST /v2/images/{id}/members`: shares the image with a project (status `pending`).
