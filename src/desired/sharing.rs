@@ -102,3 +102,73 @@ impl DesiredState {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desired::{Options, from_text};
+
+    const CATALOG: &str = "images:
+  - name: A
+    format: raw
+    visibility: shared
+    shared:
+      - project: demo
+        domain: Default
+        status: accepted
+      - project_id: p1
+    versions:
+      - version: '1'
+        url: https://e.org/1
+      - version: '2'
+        url: https://e.org/2
+        visibility: public
+      - version: '3'
+        url: https://e.org/3
+        shared:
+          - project: demo
+            domain: Default
+          - project: ops
+            domain: admins
+  - name: B
+    format: raw
+    visibility: shared
+    versions:
+      - version: '1'
+        url: https://e.org/b
+";
+
+    #[test]
+    fn members_follow_the_lists_of_shared_versions_only() {
+        let desired = from_text(CATALOG, &Options::test("t"));
+        let images = &desired.definitions[0].images;
+        let demo = |status| DesiredMember {
+            project: ProjectRef::Name {
+                name: "demo".into(),
+                domain: "Default".into(),
+            },
+            status,
+        };
+        let p1 = DesiredMember {
+            project: ProjectRef::Id { id: "p1".into() },
+            status: MemberStatus::Pending,
+        };
+        assert_eq!(
+            images[0].members,
+            Some(vec![demo(MemberStatus::Accepted), p1])
+        );
+        // Public: Glance has no members for it to manage.
+        assert_eq!(images[1].members, None);
+        // Its own list, not the definition's.
+        let own = images[2].members.as_ref().unwrap();
+        assert_eq!(own[0], demo(MemberStatus::Pending));
+        assert_eq!(own.len(), 2);
+        // No `shared` key: not managed.
+        assert_eq!(desired.definitions[1].images[0].members, None);
+        assert_eq!(desired.sharing_definitions(), BTreeSet::from(["A"]));
+        assert_eq!(
+            desired.project_names(),
+            BTreeSet::from([("demo", "Default"), ("ops", "admins")])
+        );
+    }
+}

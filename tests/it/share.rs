@@ -7,11 +7,14 @@
 
 use serde_json::Value;
 
-use image_manager::glance::{Error, MemberStatus};
+use image_manager::glance::{
+    ConnectOptions, Error, GlanceClient, MemberStatus, NewImage, Visibility,
+};
 
 use crate::apply_support::{apply_cli, catalog_of, json_of, raw_disk, serve};
 use crate::catalogs::{Def, Ver};
 use crate::plan::plan_cli;
+use crate::proxy::{FaultProxy, Faults, ProxiedCloud, glance_url};
 use crate::sandbox::{self, Cleanup, unique_name};
 use crate::upstream::Upstream;
 
@@ -363,4 +366,80 @@ async fn members_are_read_once_per_shared_image_not_per_member() {
     );
     assert_eq!(total - listing, 2, "{err}");
     cleanup.run(&admin).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn member_calls_whose_answer_was_lost_are_repeated_safely() {
+    let proxy = FaultProxy::start(glance_url().await, Faults::default());
+    let cloud = ProxiedCloud::register(proxy.url()).await;
+    let options = ConnectOptions {
+        cloud: Some("admin".into()),
+        config_file: Some(cloud.clouds_yaml.clone()),
+        ..ConnectOptions::default()
+    };
+    let client = GlanceClient::connect(&options).await.unwrap();
+    let direct = sandbox::admin().await;
+    let cleanup = Cleanup::new();
+    let mut image = NewImage::new(&unique_name("share-lost"), "raw");
+    image.visibility = Visibility::Shared;
+    let id = direct.create_image(&image).await.unwrap().id;
+    cleanup.track(&id);
+    // Glance takes no project id check: any id is a member.
+    let project = unique_name("partner");
+    // The next request reaches Glance, which acts; its answer never reaches the client.
+    let lose_next_answer = || {
+        let next = u32::try_from(proxy.requests()).unwrap() + 1;
+        proxy.set_faults(Faults {
+            skip_first: next - 1,
+            drop_every: Some(next),
+            ..Faults::default()
+        });
+    };
+
+    lose_next_answer();
+    client
+        .add_member(&id, &project)
+        .await
+        .expect("the repeat's 409 means added");
+    lose_next_answer();
+    let accepted = MemberStatus::Accepted;
+    client
+        .set_member_status(&id, &project, &accepted)
+        .await
+        .unwrap();
+    let members = direct.members(&id).await.unwrap();
+    assert_eq!(members.len(), 1, "{members:?}");
+    assert_eq!(
+        (members[0].project_id.as_str(), &members[0].status),
+        (project.as_str(), &accepted)
+    );
+    lose_next_answer();
+    client
+        .remove_member(&id, &project)
+        .await
+        .expect("the repeat's 404 means gone");
+    assert!(direct.members(&id).await.unwrap().is_empty());
+
+    // Each call went twice: the lost one, and its repeat Glance answered 409, 200, 404.
+    let log = proxy.log();
+    let member_calls: Vec<String> = log
+        .iter()
+        .filter(|e| e.path.contains("/members"))
+        .map(|e| format!("{} {:?}", e.method, e.outcome))
+        .collect();
+    assert_eq!(
+        member_calls,
+        [
+            "POST Dropped(200)",
+            "POST Forwarded(409)",
+            "PUT Dropped(200)",
+            "PUT Forwarded(200)",
+            "DELETE Dropped(204)",
+            "DELETE Forwarded(404)",
+        ],
+        "{}",
+        proxy.log_text()
+    );
+    assert_eq!(client.retrying().retries(), 3);
+    cleanup.run(&direct).await;
 }
