@@ -347,13 +347,15 @@ fn urls(catalog: &Catalog, definition: &Definition, out: &mut Vec<Diagnostic>) {
 mod tests {
     use crate::catalog::{Diagnostic, from_text};
 
+    /// A definition shared with demo; `VIS` is its visibility, `VERSION` more versions.
     const SHARED: &str = "images:\n  - name: X\n    format: qcow2\n    visibility: VIS\n    shared:\n      - project: demo\n        domain: Default\n    versions:\n      - version: '1'\n        url: https://e.org/x.img\n        checksum: sha256:ARG\nVERSION";
 
-    fn diagnostics(visibility: &str, version: &str) -> Vec<Diagnostic> {
-        let text = SHARED
+    /// Loads `template` with its placeholders filled (`ARG` with a valid digest).
+    fn load(template: &str, visibility: &str, version: &str) -> Vec<Diagnostic> {
+        let text = template
+            .replace("VERSION", version)
             .replace("VIS", visibility)
-            .replace("ARG", &"a".repeat(64))
-            .replace("VERSION", version);
+            .replace("ARG", &"a".repeat(64));
         from_text("c.yaml", &text).diagnostics
     }
 
@@ -366,52 +368,43 @@ mod tests {
             .collect()
     }
 
+    /// The first message of the finding `code`.
+    fn message<'a>(diagnostics: &'a [Diagnostic], code: &str) -> &'a str {
+        let found = diagnostics.iter().find(|d| d.code == code);
+        &found
+            .unwrap_or_else(|| panic!("no {code}: {diagnostics:?}"))
+            .message
+    }
+
     #[test]
     fn a_shared_list_needs_a_shared_image() {
-        assert_eq!(codes(&diagnostics("shared", "")), []);
-        let found = diagnostics("public", "");
+        assert_eq!(codes(&load(SHARED, "shared", "")), []);
+        let found = load(SHARED, "public", "");
         assert_eq!(codes(&found), [("shared-not-shared", 5)]);
-        let found: Vec<_> = found
-            .iter()
-            .filter(|d| d.code == "shared-not-shared")
-            .collect();
+        let text = message(&found, "shared-not-shared");
         assert!(
-            found[0]
-                .message
-                .contains("no version of `X` that takes this list"),
-            "{}",
-            found[0].message
+            text.contains("no version of `X` that takes this list"),
+            "{text}"
         );
         // One version made shared by itself takes the definition's list.
-        let version_shared = "      - version: '2'\n        url: https://e.org/y.img\n        \
-                              checksum: sha256:ARG\n        visibility: shared\n";
-        let text = version_shared.replace("ARG", &"b".repeat(64));
-        assert_eq!(codes(&diagnostics("private", &text)), []);
-        // A version's own list on a version that is not shared.
-        let own = "      - version: '2'\n        url: https://e.org/y.img\n        checksum: \
-                   sha256:ARG\n        visibility: private\n        shared:\n          - \
-                   project_id: p1\n";
-        let found = diagnostics("shared", &own.replace("ARG", &"b".repeat(64)));
-        assert_eq!(codes(&found), [("shared-not-shared", 16)]);
-        let found: Vec<_> = found
-            .iter()
-            .filter(|d| d.code == "shared-not-shared")
-            .collect();
-        assert!(
-            found[0].message.contains("version `2`"),
-            "{}",
-            found[0].message
+        let version = "      - version: '2'\n        url: https://e.org/y.img\n        checksum: \
+                       sha256:ARG\n        visibility: VIS\n";
+        assert_eq!(
+            codes(&load(SHARED, "private", &version.replace("VIS", "shared"))),
+            []
         );
+        // A version's own list on a version that is not shared.
+        let own = format!("{version}        shared:\n          - project_id: p1\n");
+        let found = load(SHARED, "shared", &own.replace("VIS", "private"));
+        assert_eq!(codes(&found), [("shared-not-shared", 16)]);
+        let text = message(&found, "shared-not-shared");
+        assert!(text.contains("version `2`"), "{text}");
         // An empty list says "no members", which any visibility can say.
         let empty = SHARED.replace(
             "    shared:\n      - project: demo\n        domain: Default\n",
             "    shared: []\n",
         );
-        let empty = empty
-            .replace("VIS", "private")
-            .replace("ARG", &"a".repeat(64))
-            .replace("VERSION", "");
-        assert_eq!(codes(&from_text("c.yaml", &empty).diagnostics), []);
+        assert_eq!(codes(&load(&empty, "private", "")), []);
     }
 
     #[test]
@@ -421,25 +414,13 @@ mod tests {
             "        domain: Default\n      - project_id: p1\n      - project: demo\n        \
              domain: Default\n      - project_id: p1\n        status: accepted\n",
         );
-        let text = twice
-            .replace("VIS", "shared")
-            .replace("ARG", &"a".repeat(64))
-            .replace("VERSION", "");
-        let found = from_text("c.yaml", &text).diagnostics;
+        let found = load(&twice, "shared", "");
         assert_eq!(
             codes(&found),
             [("duplicate-share", 9), ("duplicate-share", 11)]
         );
-        let found: Vec<_> = found
-            .iter()
-            .filter(|d| d.code == "duplicate-share")
-            .collect();
-        assert!(
-            found[0]
-                .message
-                .starts_with("project demo (domain Default) is listed twice (first at c.yaml:6:"),
-            "{}",
-            found[0].message
-        );
+        let text = message(&found, "duplicate-share");
+        let first = "project demo (domain Default) is listed twice (first at c.yaml:6:";
+        assert!(text.starts_with(first), "{text}");
     }
 }

@@ -34,52 +34,15 @@ pub struct ObservedMember {
     pub status: MemberStatus,
 }
 
-/// Glance's member status.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-#[serde(into = "String")]
-pub enum MemberStatus {
-    /// Proposed; the member project has not decided. The image is usable by it but not in
-    /// its default listing.
-    Pending,
-    Accepted,
-    Rejected,
-    /// A status this version of the tool does not know.
-    Other(String),
-}
-
-impl MemberStatus {
-    pub fn as_str(&self) -> &str {
-        match self {
-            MemberStatus::Pending => "pending",
-            MemberStatus::Accepted => "accepted",
-            MemberStatus::Rejected => "rejected",
-            MemberStatus::Other(s) => s,
-        }
+super::observed::open_enum!(
+    /// Glance's member status. `pending`: proposed, the member project has not decided; it can
+    /// use the image by id, but its default listing leaves the image out.
+    MemberStatus {
+        Pending => "pending",
+        Accepted => "accepted",
+        Rejected => "rejected",
     }
-}
-
-impl From<&str> for MemberStatus {
-    fn from(s: &str) -> Self {
-        match s {
-            "pending" => MemberStatus::Pending,
-            "accepted" => MemberStatus::Accepted,
-            "rejected" => MemberStatus::Rejected,
-            other => MemberStatus::Other(other.to_owned()),
-        }
-    }
-}
-
-impl From<MemberStatus> for String {
-    fn from(s: MemberStatus) -> String {
-        s.as_str().to_owned()
-    }
-}
-
-impl std::fmt::Display for MemberStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+);
 
 const LIST: &str = "list image members";
 
@@ -155,8 +118,7 @@ impl GlanceClient {
     /// `DELETE /v2/images/{id}/members/{project}`. A 404 means the member (or the image) is
     /// gone already and counts as done.
     pub async fn remove_member(&self, image_id: &str, project_id: &str) -> Result<(), Error> {
-        check_path_segment("image id", image_id)?;
-        check_path_segment("project id", project_id)?;
+        check_member(image_id, project_id)?;
         let ep = Self::build(
             delete::Request::builder()
                 .image_id(image_id)
@@ -186,8 +148,7 @@ impl GlanceClient {
         project_id: &str,
         status: &MemberStatus,
     ) -> Result<(), Error> {
-        check_path_segment("image id", image_id)?;
-        check_path_segment("project id", project_id)?;
+        check_member(image_id, project_id)?;
         let ep = Self::build(
             set::Request::builder()
                 .image_id(image_id)
@@ -203,6 +164,12 @@ impl GlanceClient {
         )
         .await
     }
+}
+
+/// Both ids go into the URL path (`…/images/{image}/members/{project}`).
+fn check_member(image_id: &str, project_id: &str) -> Result<(), Error> {
+    check_path_segment("image id", image_id)?;
+    check_path_segment("project id", project_id)
 }
 
 /// The `members` list of Glance's answer. A member without a `member_id` makes the answer

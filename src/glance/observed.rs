@@ -16,7 +16,6 @@
 //! `wait` reads `os_glance_failed_import`.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -25,116 +24,76 @@ use serde_json::Value;
 use super::members::{MemberStatus, ObservedMember};
 use super::projects::Resolved;
 
-/// Image status as Glance reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-#[serde(into = "String")]
-pub enum ImageStatus {
-    Queued,
-    Saving,
-    Uploading,
-    Importing,
-    Active,
-    Deactivated,
-    Killed,
-    Deleted,
-    PendingDelete,
-    /// A status this version of the tool does not know.
-    Other(String),
-}
-
-impl ImageStatus {
-    pub fn as_str(&self) -> &str {
-        match self {
-            ImageStatus::Queued => "queued",
-            ImageStatus::Saving => "saving",
-            ImageStatus::Uploading => "uploading",
-            ImageStatus::Importing => "importing",
-            ImageStatus::Active => "active",
-            ImageStatus::Deactivated => "deactivated",
-            ImageStatus::Killed => "killed",
-            ImageStatus::Deleted => "deleted",
-            ImageStatus::PendingDelete => "pending_delete",
-            ImageStatus::Other(s) => s,
+/// A string-valued Glance attribute as an enum: the values this tool knows, and `Other` for any
+/// other (a newer Glance's), which reads and prints back unchanged.
+macro_rules! open_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+        #[serde(into = "String")]
+        pub enum $name {
+            $($variant,)+
+            /// A value this version of the tool does not know.
+            Other(String),
         }
-    }
-}
 
-impl From<&str> for ImageStatus {
-    fn from(s: &str) -> Self {
-        match s {
-            "queued" => ImageStatus::Queued,
-            "saving" => ImageStatus::Saving,
-            "uploading" => ImageStatus::Uploading,
-            "importing" => ImageStatus::Importing,
-            "active" => ImageStatus::Active,
-            "deactivated" => ImageStatus::Deactivated,
-            "killed" => ImageStatus::Killed,
-            "deleted" => ImageStatus::Deleted,
-            "pending_delete" => ImageStatus::PendingDelete,
-            other => ImageStatus::Other(other.to_owned()),
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $($name::$variant => $text,)+
+                    $name::Other(s) => s,
+                }
+            }
         }
-    }
-}
 
-impl From<ImageStatus> for String {
-    fn from(s: ImageStatus) -> String {
-        s.as_str().to_owned()
-    }
-}
-
-impl fmt::Display for ImageStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Image visibility (`shared` is Glance's default when none is sent).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-#[serde(into = "String")]
-pub enum Visibility {
-    Public,
-    Community,
-    Shared,
-    Private,
-    /// A visibility this version of the tool does not know.
-    Other(String),
-}
-
-impl Visibility {
-    pub fn as_str(&self) -> &str {
-        match self {
-            Visibility::Public => "public",
-            Visibility::Community => "community",
-            Visibility::Shared => "shared",
-            Visibility::Private => "private",
-            Visibility::Other(s) => s,
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                match s {
+                    $($text => $name::$variant,)+
+                    other => $name::Other(other.to_owned()),
+                }
+            }
         }
-    }
-}
 
-impl From<&str> for Visibility {
-    fn from(s: &str) -> Self {
-        match s {
-            "public" => Visibility::Public,
-            "community" => Visibility::Community,
-            "shared" => Visibility::Shared,
-            "private" => Visibility::Private,
-            other => Visibility::Other(other.to_owned()),
+        impl From<$name> for String {
+            fn from(v: $name) -> String {
+                v.as_str().to_owned()
+            }
         }
-    }
-}
 
-impl From<Visibility> for String {
-    fn from(v: Visibility) -> String {
-        v.as_str().to_owned()
-    }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
 }
+pub(super) use open_enum;
 
-impl fmt::Display for Visibility {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+open_enum!(
+    /// Image status as Glance reports it.
+    ImageStatus {
+        Queued => "queued",
+        Saving => "saving",
+        Uploading => "uploading",
+        Importing => "importing",
+        Active => "active",
+        Deactivated => "deactivated",
+        Killed => "killed",
+        Deleted => "deleted",
+        PendingDelete => "pending_delete",
     }
-}
+);
+
+open_enum!(
+    /// Image visibility (`shared` is Glance's default when none is sent).
+    Visibility {
+        Public => "public",
+        Community => "community",
+        Shared => "shared",
+        Private => "private",
+    }
+);
 
 /// One image as Glance reported it. Plain data: no client, no I/O.
 #[derive(Debug, Clone, PartialEq, Serialize)]

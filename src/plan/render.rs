@@ -200,46 +200,28 @@ fn write_step(f: &mut Formatter<'_>, paint: Paint, step: &Step) -> fmt::Result {
         | Action::Delete { id, name } => {
             writeln!(f, "  {symbol} {} (id {})", quote(name), plain(id))?;
         }
-        Action::AddMember {
-            id,
-            name,
-            project,
-            accept,
-        } => {
-            let image = match id {
+        Action::AddMember { name, project, .. }
+        | Action::AcceptMember { name, project, .. }
+        | Action::RemoveMember { name, project, .. } => {
+            let image = match step.action.image_id() {
                 Some(id) => format!("{} (id {})", quote(name), plain(id)),
                 None => quote(name),
             };
             writeln!(f, "  {symbol} member {} on {image}", member(project))?;
-            let status = if *accept {
-                "accepted (set for the member project)"
-            } else {
-                "pending (the member project accepts or rejects it)"
-            };
-            writeln!(f, "      status: {status}")?;
-        }
-        Action::AcceptMember {
-            id,
-            name,
-            project,
-            from,
-        } => {
-            let (image, id) = (quote(name), plain(id));
-            writeln!(
-                f,
-                "  {symbol} member {} on {image} (id {id})",
-                member(project)
-            )?;
-            let sign = paint.symbol("~");
-            writeln!(f, "      {sign} status: {} → \"accepted\"", quote(from))?;
-        }
-        Action::RemoveMember { id, name, project } => {
-            let (image, id) = (quote(name), plain(id));
-            writeln!(
-                f,
-                "  {symbol} member {} on {image} (id {id})",
-                member(project)
-            )?;
+            match &step.action {
+                Action::AddMember { accept: true, .. } => {
+                    writeln!(f, "      status: accepted (set for the member project)")?;
+                }
+                Action::AddMember { .. } => writeln!(
+                    f,
+                    "      status: pending (the member project accepts or rejects it)"
+                )?,
+                Action::AcceptMember { from, .. } => {
+                    let sign = paint.symbol("~");
+                    writeln!(f, "      {sign} status: {} → \"accepted\"", quote(from))?;
+                }
+                _ => {}
+            }
         }
     }
     writeln!(f)

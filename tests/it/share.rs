@@ -7,20 +7,58 @@
 
 use serde_json::Value;
 
-use image_manager::glance::{
-    ConnectOptions, Error, GlanceClient, MemberStatus, NewImage, Visibility,
-};
+use image_manager::glance::{Error, GlanceClient, MemberStatus, NewImage, Visibility};
 
-use crate::apply_support::{apply_cli, catalog_of, json_of, raw_disk, serve};
+use crate::apply_support::{Served, apply_cli, catalog_of, json_of, raw_disk, serve};
 use crate::catalogs::{Def, Ver};
 use crate::plan::plan_cli;
 use crate::proxy::{FaultProxy, Faults, ProxiedCloud, glance_url};
 use crate::sandbox::{self, Cleanup, unique_name};
 use crate::upstream::Upstream;
 
-/// `visibility: shared` with `entries` as its `shared` list (YAML list items, indented 6).
+/// `visibility: shared` with `entries` as its `shared` list (YAML list items, indented 6;
+/// none: `shared: []`).
 fn shared_with(entries: &str) -> String {
-    format!("    visibility: shared\n    shared:\n{entries}")
+    match entries {
+        "" => "    visibility: shared\n    shared: []\n".to_owned(),
+        _ => format!("    visibility: shared\n    shared:\n{entries}"),
+    }
+}
+
+/// Definition `name` with `versions`, shared with `entries` (see [`shared_with`]).
+fn shared(name: &str, versions: Vec<Ver>, entries: &str) -> Def {
+    Def {
+        extra: shared_with(entries),
+        ..Def::new(name, "raw", versions)
+    }
+}
+
+/// A test's definition name with one version the upstream serves, and its cleanup.
+struct OneVersion {
+    name: String,
+    cleanup: Cleanup,
+    served: Served,
+    _upstream: Upstream,
+}
+
+impl OneVersion {
+    async fn serve(prefix: &str, seed: u64) -> OneVersion {
+        let name = unique_name(prefix);
+        let upstream = Upstream::start().await;
+        let served = serve(&upstream, "/disk.raw", raw_disk(64 * 1024, seed));
+        OneVersion {
+            cleanup: Cleanup::claiming(&name),
+            name,
+            served,
+            _upstream: upstream,
+        }
+    }
+
+    /// The definition, shared with `entries`.
+    fn shared(&self, entries: &str) -> Def {
+        let version = Ver::inline("1.0", &self.served, "sha256");
+        shared(&self.name, vec![version], entries)
+    }
 }
 
 const DEMO_ACCEPTED: &str =
@@ -71,15 +109,9 @@ async fn sharing_with_demo_lets_its_member_see_the_image_and_unsharing_removes_i
     let demo = member
         .project_id()
         .expect("the member cloud is scoped to demo");
-    let name = unique_name("share-demo");
-    let cleanup = Cleanup::claiming(&name);
-    let upstream = Upstream::start().await;
-    let served = serve(&upstream, "/share/disk.raw", raw_disk(64 * 1024, 81));
-    let def = |extra: String| Def {
-        extra,
-        ..Def::new(&name, "raw", vec![Ver::inline("1.0", &served, "sha256")])
-    };
-    let (_dir, path) = catalog_of(&[&def(shared_with(DEMO_ACCEPTED))]);
+    let one = OneVersion::serve("share-demo", 81).await;
+    let (name, cleanup) = (&one.name, &one.cleanup);
+    let (_dir, path) = catalog_of(&[&one.shared(DEMO_ACCEPTED)]);
 
     // The plan names the member step after the publish, with the project Keystone resolved.
     let (code, out, err) = plan_cli(&path, &["--cloud", "admin", "--output", "json"], &[]);
@@ -119,7 +151,7 @@ async fn sharing_with_demo_lets_its_member_see_the_image_and_unsharing_removes_i
 
     // The demo project sees the image: by id, and in its default listing (accepted).
     let seen = member.get_image(&id).await.expect("demo reads the image");
-    assert_eq!(seen.name, name);
+    assert_eq!(&seen.name, name);
     let listing = member.list_images().await.unwrap();
     assert!(
         listing.images.iter().any(|i| i.id == id),
@@ -134,7 +166,7 @@ async fn sharing_with_demo_lets_its_member_see_the_image_and_unsharing_removes_i
     assert_no_changes(&path);
 
     // Removed from the catalog: the member is removed, and demo no longer sees the image.
-    let (_dir2, unshared) = catalog_of(&[&def("    visibility: shared\n    shared: []\n".into())]);
+    let (_dir2, unshared) = catalog_of(&[&one.shared("")]);
     let (code, out, err) = apply_cli(&unshared, &["--cloud", "admin", "--output", "json"]);
     assert_eq!(code, 0, "{out}\n{err}");
     let (done, _) = entries(&json_of(&out));
@@ -152,16 +184,10 @@ async fn sharing_with_demo_lets_its_member_see_the_image_and_unsharing_removes_i
 async fn a_pending_share_leaves_accepting_to_the_member_project() {
     let (admin, member) = (sandbox::admin().await, sandbox::member().await);
     let demo = member.project_id().unwrap();
-    let name = unique_name("share-pending");
-    let cleanup = Cleanup::claiming(&name);
-    let upstream = Upstream::start().await;
-    let served = serve(&upstream, "/pending/disk.raw", raw_disk(64 * 1024, 82));
+    let one = OneVersion::serve("share-pending", 82).await;
+    let (name, cleanup) = (&one.name, &one.cleanup);
     // By id, without a status: Glance's proposal.
-    let def = Def {
-        extra: shared_with(&format!("      - project_id: {demo}\n")),
-        ..Def::new(&name, "raw", vec![Ver::inline("1.0", &served, "sha256")])
-    };
-    let (_dir, path) = catalog_of(&[&def]);
+    let (_dir, path) = catalog_of(&[&one.shared(&format!("      - project_id: {demo}\n"))]);
     let (code, out, err) = apply_cli(&path, &["--cloud", "admin", "--output", "json"]);
     assert_eq!(code, 0, "{out}\n{err}");
     let (done, created) = entries(&json_of(&out));
@@ -189,13 +215,8 @@ async fn a_pending_share_leaves_accepting_to_the_member_project() {
     }
 
     // Until the catalog asks for `accepted`: the admin accepts for demo, over its rejection.
-    let accepted = Def {
-        extra: shared_with(&format!(
-            "      - project_id: {demo}\n        status: accepted\n"
-        )),
-        ..def
-    };
-    let (_dir2, path) = catalog_of(&[&accepted]);
+    let accepted = format!("      - project_id: {demo}\n        status: accepted\n");
+    let (_dir2, path) = catalog_of(&[&one.shared(&accepted)]);
     let (_, out, _) = plan_cli(&path, &["--cloud", "admin"], &[]);
     assert!(
         out.contains(&format!("~ member {demo} on \"{name}\" (id {id})"))
@@ -217,18 +238,12 @@ async fn a_pending_share_leaves_accepting_to_the_member_project() {
 async fn an_owner_that_may_not_set_member_status_is_told_who_may() {
     let (admin, member) = (sandbox::admin().await, sandbox::member().await);
     let admin_project = admin.project_id().unwrap();
-    let name = unique_name("share-refused");
-    let cleanup = Cleanup::claiming(&name);
-    let upstream = Upstream::start().await;
-    let served = serve(&upstream, "/refused/disk.raw", raw_disk(64 * 1024, 83));
+    let one = OneVersion::serve("share-refused", 83).await;
+    let cleanup = &one.cleanup;
     // Demo (a plain member) owns the image and asks for `accepted` on the admin project's
     // behalf: Glance's default policy lets only the member project or an admin do that.
     let entry = format!("      - project_id: {admin_project}\n        status: accepted\n");
-    let def = Def {
-        extra: shared_with(&entry),
-        ..Def::new(&name, "raw", vec![Ver::inline("1.0", &served, "sha256")])
-    };
-    let (_dir, path) = catalog_of(&[&def]);
+    let (_dir, path) = catalog_of(&[&one.shared(&entry)]);
     let (code, out, err) = apply_cli(&path, &["--cloud", "member", "--output", "json"]);
     assert_eq!(code, 1, "{out}\n{err}");
     let report = json_of(&out);
@@ -265,14 +280,12 @@ fn a_project_that_does_not_resolve_is_a_plan_error_for_its_definition_only() {
     let (broken, fine) = (unique_name("share-nosuch"), unique_name("share-fine"));
     let nosuch = format!("      - project: {broken}-project\n        domain: Default\n");
     let defs = [
-        Def {
-            extra: shared_with(&nosuch),
-            ..Def::new(&broken, "raw", vec![Ver::fake(&broken, "1.0")])
-        },
-        Def {
-            extra: shared_with("      - project: demo\n        domain: default\n"),
-            ..Def::new(&fine, "raw", vec![Ver::fake(&fine, "1.0")])
-        },
+        shared(&broken, vec![Ver::fake(&broken, "1.0")], &nosuch),
+        shared(
+            &fine,
+            vec![Ver::fake(&fine, "1.0")],
+            "      - project: demo\n        domain: default\n",
+        ),
     ];
     let (_dir, path) = catalog_of(&[&defs[0], &defs[1]]);
     let (code, out, err) = plan_cli(&path, &["--cloud", "admin", "--output", "json"], &[]);
@@ -332,10 +345,7 @@ async fn members_are_read_once_per_shared_image_not_per_member() {
     });
     // Two shared images with two members each; one project by name, one by id.
     let list = format!("{DEMO_ACCEPTED}      - project_id: {name}-partner\n");
-    let def = Def {
-        extra: shared_with(&list),
-        ..Def::new(&name, "raw", Vec::from(versions))
-    };
+    let def = shared(&name, Vec::from(versions), &list);
     let (_dir, path) = catalog_of(&[&def]);
     let (code, out, err) = apply_cli(&path, &["--cloud", "admin", "--output", "json"]);
     assert_eq!(code, 0, "{out}\n{err}");
@@ -372,11 +382,7 @@ async fn members_are_read_once_per_shared_image_not_per_member() {
 async fn member_calls_whose_answer_was_lost_are_repeated_safely() {
     let proxy = FaultProxy::start(glance_url().await, Faults::default());
     let cloud = ProxiedCloud::register(proxy.url()).await;
-    let options = ConnectOptions {
-        cloud: Some("admin".into()),
-        config_file: Some(cloud.clouds_yaml.clone()),
-        ..ConnectOptions::default()
-    };
+    let options = cloud.options("admin");
     let client = GlanceClient::connect(&options).await.unwrap();
     let direct = sandbox::admin().await;
     let cleanup = Cleanup::new();
