@@ -104,6 +104,20 @@ fn describe(
                 )
             }]
         }
+        ValidationErrorKind::OneOfNotValid { .. }
+        | ValidationErrorKind::OneOfMultipleValid { .. }
+            if container_name(&pointer) == SHARE =>
+        {
+            vec![Violation {
+                hint: Some("e.g. `- project: demo` with `domain: Default`".into()),
+                ..violation(
+                    "invalid-share",
+                    "a `shared` entry names its project either by `project_id`, or by \
+                     `project` and `domain`"
+                        .into(),
+                )
+            }]
+        }
         ValidationErrorKind::Enum { options } => vec![violation(
             "invalid-value",
             format!(
@@ -179,6 +193,7 @@ fn container_name(pointer: &str) -> &'static str {
         ["images", _, "versions", _] => "a version",
         [.., "meta"] => "meta",
         [.., "on_rotate"] => "on_rotate",
+        [.., "shared", _] => SHARE,
         _ => "this mapping",
     }
 }
@@ -192,6 +207,7 @@ fn did_you_mean(key: &str, pointer: &str) -> Option<String> {
         "the catalog (top level)" => "/properties",
         "an image definition" => "/$defs/definition/properties",
         "a version" => "/$defs/version/properties",
+        SHARE => "/$defs/share/properties",
         _ => return None,
     };
     let known = SCHEMA.pointer(properties)?.as_object()?;
@@ -203,6 +219,9 @@ fn did_you_mean(key: &str, pointer: &str) -> Option<String> {
     (distance > 0 && distance <= key.chars().count().max(3) / 3)
         .then(|| format!("did you mean `{best}`?"))
 }
+
+/// How messages name an entry of a `shared` list.
+const SHARE: &str = "a `shared` entry";
 
 fn escape(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
@@ -296,5 +315,48 @@ mod tests {
                 .contains("none, notice, forever, last-N or YYYY-MM-DD")
         );
         assert!(v[2].message.contains("`version`"));
+    }
+
+    #[test]
+    fn a_share_names_its_project_one_way() {
+        let share = |entry: &str| {
+            VALID.replace(
+                "    format: qcow2\n",
+                &format!(
+                    "    format: qcow2\n    visibility: shared\n    shared:\n      - {entry}\n"
+                ),
+            )
+        };
+        for good in [
+            "project_id: ab12",
+            "project: demo\n        domain: Default",
+            "project_id: ab12\n        status: accepted",
+        ] {
+            assert_eq!(violations(&share(good)), vec![], "{good}");
+        }
+        for bad in [
+            "project: demo",
+            "domain: Default",
+            "project_id: ab12\n        project: demo\n        domain: Default",
+            "status: accepted",
+        ] {
+            let v = violations(&share(bad));
+            assert_eq!(v.len(), 1, "{bad}: {v:?}");
+            assert_eq!(
+                (v[0].code, v[0].pos.line),
+                ("invalid-share", 6),
+                "{bad}: {v:?}"
+            );
+            assert!(v[0].message.contains("`project_id`"), "{}", v[0].message);
+        }
+        let v = violations(&share("project_id: ab12\n        status: accept"));
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(
+            v[0].message.contains("`pending`, `accepted`"),
+            "{}",
+            v[0].message
+        );
+        let v = violations(&share("project_id: ab12\n        role: x"));
+        assert_eq!(v[0].message, "unknown key `role` in a `shared` entry");
     }
 }

@@ -97,6 +97,7 @@ mod tests {
             .with_visibility(Visibility::Public)
             .with_tag("managed");
         let before = Images::from_observed(&ObservedState {
+            projects: Default::default(),
             import_methods: Vec::new(),
             cloud: "c".into(),
             project_id: None,
@@ -105,6 +106,7 @@ mod tests {
         // on_rotate keeps the old image generic: the uniqueness rule (v2 main) breaks.
         let keep_generic = desired("    on_rotate:\n      meta:\n        os_purpose: generic\n");
         let observed = ObservedState {
+            projects: Default::default(),
             import_methods: Vec::new(),
             cloud: "c".into(),
             project_id: None,
@@ -146,6 +148,7 @@ mod tests {
             .with_created_at("2026-02-01T00:00:00Z".parse().unwrap())
             .with_min_disk(8);
         let observed = ObservedState {
+            projects: Default::default(),
             import_methods: Vec::new(),
             cloud: "c".into(),
             project_id: None,

@@ -85,6 +85,7 @@ fn from_observed_keeps_what_a_member_listing_checks() {
             .with_created_at(at(created))
     };
     let state = ObservedState {
+        projects: Default::default(),
         import_methods: Vec::new(),
         cloud: "c".into(),
         project_id: None,
@@ -129,6 +130,7 @@ fn admin_view_is_guessed_from_other_projects_private_images() {
         image
     };
     let member = ObservedState {
+        projects: Default::default(),
         import_methods: Vec::new(),
         cloud: "member".into(),
         project_id: None,
@@ -140,6 +142,7 @@ fn admin_view_is_guessed_from_other_projects_private_images() {
     };
     assert_eq!(admin_view_hint(&member), None);
     let admin = ObservedState {
+        projects: Default::default(),
         import_methods: Vec::new(),
         cloud: "admin".into(),
         project_id: None,

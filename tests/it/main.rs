@@ -40,6 +40,9 @@ mod apply;
 mod apply_support;
 // `apply` on existing images: rotation, retention (uuid_validity × --prune), drift, ownership.
 mod apply_rotation;
+// Sharing: catalog `shared` lists as Glance image members (demo sees, unshared, pending,
+// who may accept, unresolvable names, one member read per image, lost answers repeated).
+mod share;
 // Overlapping `apply` runs (at once, mid-upload, kill -9 with a waiting restart) and clouds
 // holding duplicates: one image per catalog version.
 mod apply_overlap;
