@@ -7,6 +7,7 @@ mod check;
 mod cloud;
 mod exit;
 mod logging;
+mod mirror;
 mod output;
 mod plan;
 mod progress;
@@ -46,6 +47,9 @@ pub fn main() -> ExitCode {
         args::Command::Check(args) => check::run(args),
         args::Command::Update(args) => {
             runtime().and_then(|rt| rt.block_on(update::run(args, &cli.global)))
+        }
+        args::Command::Mirror(args) => {
+            runtime().and_then(|rt| rt.block_on(mirror::run(args, &cli.global)))
         }
     };
     match result {

@@ -4,6 +4,7 @@
 //! everything is current); with `--write` it writes the files. A definition whose upstream
 //! failed is reported and makes the run exit 1, but does not hold back the others.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -39,6 +40,18 @@ pub async fn run(args: &UpdateArgs, global: &GlobalArgs) -> anyhow::Result<Exit>
         timeout: Duration::from_secs(args.timeout),
         ca_bundle: global.ca_bundle.clone(),
         allow_file_urls: global.allow_file_urls.clone(),
+        mirror: update::MirrorOptions {
+            layout: args.layout.layout.clone(),
+            base: args.layout.mirror_base.clone(),
+            copy: match args.mirror {
+                true => Some(Arc::new(super::mirror::connect(
+                    &args.s3,
+                    &args.layout,
+                    global,
+                )?)),
+                false => None,
+            },
+        },
     };
     let found = update::update(&args.catalog.paths(), &options).await?;
     let write = args.write && found.changed() && found.invalid.is_empty();
@@ -110,15 +123,24 @@ fn describe(outcome: &Outcome) -> String {
             outcome.message.as_deref().unwrap_or("")
         ),
         Status::Updated => {
-            let mut parts: Vec<String> = outcome
-                .added
-                .iter()
-                .map(|a| format!("added {} ({})", a.version, a.build_date))
-                .collect();
+            let mut parts: Vec<String> = outcome.added.iter().map(added).collect();
             if !outcome.dropped.is_empty() {
                 parts.push(format!("dropped {}", outcome.dropped.join(", ")));
             }
             format!("{name}: {}", parts.join("; "))
         }
+    }
+}
+
+/// `added 20260801 (2026-08-01)`, with where its mirror copy is, or will be.
+fn added(added: &update::Added) -> String {
+    let line = format!("added {} ({})", added.version, added.build_date);
+    match &added.mirror_url {
+        Some(url) if added.mirrored => format!("{line}, mirrored to {url}"),
+        Some(url) => format!(
+            "{line}, mirror_url {url} (not mirrored yet: run `image-manager mirror`; apply falls \
+             back to url until then)"
+        ),
+        None => line,
     }
 }

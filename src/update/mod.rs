@@ -12,6 +12,7 @@
 
 mod diff;
 mod error;
+mod mirrored;
 mod rewrite;
 mod sources;
 mod spans;
@@ -30,7 +31,8 @@ pub use error::Error;
 pub use rewrite::RewriteError;
 pub use sources::SourceError;
 
-use crate::catalog::{self, Catalog, Definition, Diagnostic, Severity, UpstreamKind};
+use crate::catalog::{self, Catalog, Definition, Diagnostic, Origin, Severity, UpstreamKind};
+use crate::mirror::{Layout, Mirror};
 use crate::redact;
 use crate::transfer::fetch::{FetchOptions, Fetcher};
 use crate::transfer::retry::RetryPolicy;
@@ -52,6 +54,32 @@ pub struct Options {
     pub ca_bundle: Option<PathBuf>,
     /// Where `file:` URLs may be read ([`FetchOptions::allow_file_urls`]).
     pub allow_file_urls: Option<PathBuf>,
+    /// How new builds of mirrored definitions get their `mirror_url`.
+    pub mirror: MirrorOptions,
+}
+
+/// `mirror_url`s for new builds: a definition any of whose versions has one gets one for each
+/// build `update` adds, named with `layout` below `base`.
+#[derive(Clone, Default)]
+pub struct MirrorOptions {
+    /// The layout the catalog's mirror uses (`--mirror-layout`; default osism).
+    pub layout: Layout,
+    /// `--mirror-base`; else the base of the definition's newest `mirror_url` (that URL minus
+    /// its key), else the bucket's URL when `copy` is set.
+    pub base: Option<String>,
+    /// `--mirror`: copy each new build into the bucket (verified) before it is written; a build
+    /// that cannot be copied is not added.
+    pub copy: Option<std::sync::Arc<Mirror>>,
+}
+
+impl std::fmt::Debug for MirrorOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MirrorOptions")
+            .field("layout", &self.layout.to_string())
+            .field("base", &self.base)
+            .field("copy", &self.copy.is_some())
+            .finish()
+    }
 }
 
 impl Options {
@@ -82,6 +110,7 @@ impl Default for Options {
             timeout: Duration::from_secs(30),
             ca_bundle: None,
             allow_file_urls: None,
+            mirror: MirrorOptions::default(),
         }
     }
 }
@@ -107,6 +136,12 @@ pub struct Added {
     pub url: String,
     pub checksum: String,
     pub build_date: String,
+    /// The copy in the definition's mirror, when its versions use one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mirror_url: Option<String>,
+    /// Whether that copy exists: verified into the bucket by `--mirror` (or found there).
+    /// `false`: `apply` falls back to `url` until `image-manager mirror` copies it.
+    pub mirrored: bool,
 }
 
 /// The result for one definition (also the JSON form, `--output json`).
@@ -218,7 +253,13 @@ pub async fn update(paths: &[PathBuf], options: &Options) -> Result<Update, Erro
     let discovered: Vec<(&Definition, Discovery)> = futures::stream::iter(selected)
         .map(|definition| {
             let fetcher = &fetcher;
-            async move { (definition, discover(fetcher, definition).await) }
+            async move {
+                let discovery = discover(fetcher, definition).await;
+                (
+                    definition,
+                    with_mirror(definition, discovery, &options.mirror).await,
+                )
+            }
         })
         .buffered(CONCURRENCY)
         .collect()
@@ -252,10 +293,11 @@ pub async fn update(paths: &[PathBuf], options: &Options) -> Result<Update, Erro
     })
 }
 
-/// What discovery found for one definition.
+/// What discovery found for one definition: the builds not listed yet (mirrored, where the
+/// definition has a mirror), or why there are none.
 enum Discovery {
     Skipped(Option<UpstreamKind>, &'static str),
-    Found(UpstreamKind, Result<Vec<NewVersion>, SourceError>),
+    Found(UpstreamKind, Result<Vec<NewVersion>, String>),
 }
 
 async fn discover(fetcher: &Fetcher, definition: &Definition) -> Discovery {
@@ -265,12 +307,34 @@ async fn discover(fetcher: &Fetcher, definition: &Definition) -> Discovery {
         None => Discovery::Skipped(None, "no known upstream (set `upstream:`)"),
         Some(kind) => {
             let found = sources::discover(fetcher, definition, kind).await;
+            let found = found
+                .map(|builds| fresh(definition, &builds))
+                .map_err(|error| redact::text(&chain(&error)));
             if let Err(error) = &found {
-                let error = redact::text(&chain(error));
                 tracing::warn!(definition = %definition.name, %error, "upstream failed");
             }
             Discovery::Found(kind, found)
         }
+    }
+}
+
+/// Gives the new builds of a mirrored definition their `mirror_url` (and copies them with
+/// `--mirror`); a failure fails the definition, so no `mirror_url` is written that should
+/// exist and does not.
+async fn with_mirror(
+    definition: &Definition,
+    discovery: Discovery,
+    options: &MirrorOptions,
+) -> Discovery {
+    match discovery {
+        Discovery::Found(kind, Ok(builds)) if !builds.is_empty() => {
+            let found = mirrored::attach(definition, builds, options).await;
+            if let Err(error) = &found {
+                tracing::warn!(definition = %definition.name, %error, "mirroring failed");
+            }
+            Discovery::Found(kind, found)
+        }
+        other => other,
     }
 }
 
@@ -302,10 +366,10 @@ fn apply(
     };
     outcome.upstream = Some(*kind);
     let builds = match found {
-        Ok(builds) => fresh(definition, builds),
+        Ok(builds) => builds,
         Err(error) => {
             outcome.status = Status::Failed;
-            outcome.message = Some(redact::text(&chain(error)));
+            outcome.message = Some(error.clone());
             return outcome;
         }
     };
@@ -369,7 +433,50 @@ fn added(build: &NewVersion) -> Added {
         url: redact::text(&build.url),
         checksum: build.checksum.clone(),
         build_date: build.build_date.clone(),
+        mirror_url: build.mirror_url.as_deref().map(redact::text),
+        mirrored: build.mirrored,
     }
+}
+
+/// A version and the `mirror_url` to record for it (`mirror --write`).
+#[derive(Debug, Clone)]
+pub struct MirrorUrl {
+    pub origin: Origin,
+    pub version: String,
+    pub url: String,
+}
+
+/// The catalog files with `mirror_url` set for `urls` (where it differs), edited in place like
+/// `update`'s own edits, and validated as a whole: [`Update::write`] writes them.
+pub fn record_mirror_urls(catalog: &Catalog, urls: &[MirrorUrl]) -> Result<Update, Error> {
+    let mut files = Vec::new();
+    for (index, file) in catalog.files.iter().enumerate() {
+        let before = fs::read_to_string(&file.path).map_err(|source| Error::Read {
+            path: file.path.clone(),
+            source,
+        })?;
+        let mut text = before.clone();
+        for entry in urls.iter().filter(|u| u.origin.file == index) {
+            text = rewrite::set_mirror_url(&text, entry.origin.index, &entry.version, &entry.url)
+                .map_err(|source| Error::Edit {
+                path: file.path.clone(),
+                source,
+            })?;
+        }
+        if text != before {
+            files.push(FileChange {
+                path: file.path.clone(),
+                before,
+                after: text,
+            });
+        }
+    }
+    let invalid = check(catalog, &files)?;
+    Ok(Update {
+        outcomes: Vec::new(),
+        files,
+        invalid,
+    })
 }
 
 /// Loads the whole catalog as it would be after the edits (from a scratch copy) and returns
