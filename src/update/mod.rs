@@ -376,7 +376,7 @@ fn apply(
     match edit(
         text,
         definition.origin.index,
-        &builds,
+        builds,
         options.keep_versions,
     ) {
         Ok((edited, dropped)) => {
