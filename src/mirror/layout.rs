@@ -343,7 +343,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn parsing_never_panics_and_round_trips(template in "[a-z{}/._~ -]{0,40}") {
+        fn prop_layouts_parse_without_panic_and_round_trip(template in "[a-z{}/._~ -]{0,40}") {
             if let Ok(layout) = Layout::parse(&template) {
                 prop_assert_eq!(layout.to_string(), template.clone());
                 prop_assert_eq!(Layout::parse(&layout.to_string()), Ok(layout));
@@ -351,7 +351,7 @@ mod tests {
         }
 
         #[test]
-        fn rendered_keys_are_safe_or_refused(
+        fn prop_rendered_keys_are_safe_or_refused(
             template in prop::sample::select(vec![OSISM, "{version}", "m/{format}/{shortname}-{version}"]),
             shortname in "\\PC{0,12}",
             version in "\\PC{0,12}",

@@ -441,7 +441,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn any_metadata_value_is_read_without_panic(value in "\\PC{0,200}") {
+        fn prop_any_metadata_value_is_read_without_panic(value in "\\PC{0,200}") {
             if let Some(digest) = parse_recorded(&value) {
                 prop_assert_eq!(digest.hex.len(), digest.algorithm.hex_len());
                 prop_assert_eq!(parse_recorded(&digest.to_string()), Some(digest));
