@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::args::{GlobalArgs, MirrorArgs, MirrorLayoutArgs, OutputFormat, S3Args};
 use super::progress::{ProgressMode, hooks};
+use super::update::{FileReport, file_reports, show_files};
 use super::{Exit, output, valid_catalog};
 use crate::catalog::{Catalog, Diagnostic};
 use crate::mirror::{self, Mirror, Outcome, Requests, S3Config, Status};
@@ -32,12 +33,6 @@ struct Report<'a> {
     files: Vec<FileReport>,
     /// Validation errors of the edited catalog: when present, nothing was written.
     invalid: &'a [Diagnostic],
-}
-
-#[derive(Serialize)]
-struct FileReport {
-    path: String,
-    diff: String,
 }
 
 /// The top-level entry point for `mirror`.
@@ -64,18 +59,7 @@ pub async fn run(args: &MirrorArgs, global: &GlobalArgs) -> anyhow::Result<Exit>
                 eprintln!("{d}");
             }
             eprintln!("{}", summary(&outcomes, &requests));
-            if !args.write {
-                output::stdout(|out| {
-                    edits
-                        .files
-                        .iter()
-                        .try_for_each(|change| write!(out, "{}", redact::text(&change.diff())))
-                })?;
-            } else if write {
-                for change in &edits.files {
-                    eprintln!("wrote {}", change.path.display());
-                }
-            }
+            show_files(&edits.files, args.write, write)?;
         }
         OutputFormat::Json => {
             let report = Report {
@@ -83,14 +67,7 @@ pub async fn run(args: &MirrorArgs, global: &GlobalArgs) -> anyhow::Result<Exit>
                 written: write,
                 versions: &outcomes,
                 s3_requests: requests,
-                files: edits
-                    .files
-                    .iter()
-                    .map(|c| FileReport {
-                        path: c.path.display().to_string(),
-                        diff: redact::text(&c.diff()),
-                    })
-                    .collect(),
+                files: file_reports(&edits.files),
                 invalid: &edits.invalid,
             };
             output::stdout(|out| output::json(out, &report))?;

@@ -13,7 +13,7 @@ use super::args::{GlobalArgs, OutputFormat, UpdateArgs};
 use super::{Exit, output};
 use crate::catalog::Diagnostic;
 use crate::redact;
-use crate::update::{self, Outcome, Status};
+use crate::update::{self, FileChange, Outcome, Status};
 
 /// The JSON form of a run (`--output json`).
 #[derive(Serialize)]
@@ -26,10 +26,39 @@ struct Report<'a> {
     invalid: &'a [Diagnostic],
 }
 
+/// An edited catalog file in a JSON report (`update`, `mirror`).
 #[derive(Serialize)]
-struct FileReport {
+pub(super) struct FileReport {
     path: String,
     diff: String,
+}
+
+/// The edited files as the JSON reports show them.
+pub(super) fn file_reports(files: &[FileChange]) -> Vec<FileReport> {
+    files
+        .iter()
+        .map(|c| FileReport {
+            path: c.path.display().to_string(),
+            diff: redact::text(&c.diff()),
+        })
+        .collect()
+}
+
+/// Text output of the edited files: their diff on stdout when `--write` was not given, else
+/// (on stderr) the files `written`.
+pub(super) fn show_files(files: &[FileChange], asked: bool, written: bool) -> anyhow::Result<()> {
+    if !asked {
+        output::stdout(|out| {
+            files
+                .iter()
+                .try_for_each(|change| write!(out, "{}", redact::text(&change.diff())))
+        })?;
+    } else if written {
+        for change in files {
+            eprintln!("wrote {}", change.path.display());
+        }
+    }
+    Ok(())
 }
 
 /// The top-level entry point for `update`.
@@ -69,32 +98,14 @@ pub async fn run(args: &UpdateArgs, global: &GlobalArgs) -> anyhow::Result<Exit>
             if !found.invalid.is_empty() {
                 eprintln!("the edited catalog would not validate: nothing written");
             }
-            if !args.write {
-                output::stdout(|out| {
-                    found
-                        .files
-                        .iter()
-                        .try_for_each(|change| write!(out, "{}", redact::text(&change.diff())))
-                })?;
-            } else if write {
-                for change in &found.files {
-                    eprintln!("wrote {}", change.path.display());
-                }
-            }
+            show_files(&found.files, args.write, write)?;
         }
         OutputFormat::Json => {
             let report = Report {
                 format_version: 1,
                 written: write,
                 definitions: &found.outcomes,
-                files: found
-                    .files
-                    .iter()
-                    .map(|c| FileReport {
-                        path: c.path.display().to_string(),
-                        diff: redact::text(&c.diff()),
-                    })
-                    .collect(),
+                files: file_reports(&found.files),
                 invalid: &found.invalid,
             };
             output::stdout(|out| output::json(out, &report))?;

@@ -266,6 +266,26 @@ pub async fn update(paths: &[PathBuf], options: &Options) -> Result<Update, Erro
         .await;
 
     let mut outcomes = Vec::new();
+    let (files, invalid) = edit_files(catalog, |index, text, _| {
+        let in_file = discovered.iter().filter(|(d, _)| d.origin.file == index);
+        for (definition, discovery) in in_file {
+            outcomes.push(apply(text, catalog, definition, discovery, options));
+        }
+        Ok(())
+    })?;
+    Ok(Update {
+        outcomes,
+        files,
+        invalid,
+    })
+}
+
+/// Every catalog file as `edit(file index, its text, its path)` leaves it; the files that
+/// changed, and the errors of the whole catalog after the edits (nothing may be written then).
+fn edit_files(
+    catalog: &Catalog,
+    mut edit: impl FnMut(usize, &mut String, &Path) -> Result<(), Error>,
+) -> Result<(Vec<FileChange>, Vec<Diagnostic>), Error> {
     let mut files = Vec::new();
     for (index, file) in catalog.files.iter().enumerate() {
         let before = fs::read_to_string(&file.path).map_err(|source| Error::Read {
@@ -273,10 +293,7 @@ pub async fn update(paths: &[PathBuf], options: &Options) -> Result<Update, Erro
             source,
         })?;
         let mut text = before.clone();
-        let in_file = discovered.iter().filter(|(d, _)| d.origin.file == index);
-        for (definition, discovery) in in_file {
-            outcomes.push(apply(&mut text, catalog, definition, discovery, options));
-        }
+        edit(index, &mut text, &file.path)?;
         if text != before {
             files.push(FileChange {
                 path: file.path.clone(),
@@ -286,11 +303,7 @@ pub async fn update(paths: &[PathBuf], options: &Options) -> Result<Update, Erro
         }
     }
     let invalid = check(catalog, &files)?;
-    Ok(Update {
-        outcomes,
-        files,
-        invalid,
-    })
+    Ok((files, invalid))
 }
 
 /// What discovery found for one definition: the builds not listed yet (mirrored, where the
@@ -373,12 +386,7 @@ fn apply(
             return outcome;
         }
     };
-    match edit(
-        text,
-        definition.origin.index,
-        builds,
-        options.keep_versions,
-    ) {
+    match edit(text, definition.origin.index, builds, options.keep_versions) {
         Ok((edited, dropped)) => {
             *text = edited;
             outcome.added = builds.iter().map(added).collect();
@@ -449,29 +457,16 @@ pub struct MirrorUrl {
 /// The catalog files with `mirror_url` set for `urls` (where it differs), edited in place like
 /// `update`'s own edits, and validated as a whole: [`Update::write`] writes them.
 pub fn record_mirror_urls(catalog: &Catalog, urls: &[MirrorUrl]) -> Result<Update, Error> {
-    let mut files = Vec::new();
-    for (index, file) in catalog.files.iter().enumerate() {
-        let before = fs::read_to_string(&file.path).map_err(|source| Error::Read {
-            path: file.path.clone(),
-            source,
-        })?;
-        let mut text = before.clone();
+    let (files, invalid) = edit_files(catalog, |index, text, path| {
         for entry in urls.iter().filter(|u| u.origin.file == index) {
-            text = rewrite::set_mirror_url(&text, entry.origin.index, &entry.version, &entry.url)
+            *text = rewrite::set_mirror_url(text, entry.origin.index, &entry.version, &entry.url)
                 .map_err(|source| Error::Edit {
-                path: file.path.clone(),
+                path: path.to_owned(),
                 source,
             })?;
         }
-        if text != before {
-            files.push(FileChange {
-                path: file.path.clone(),
-                before,
-                after: text,
-            });
-        }
-    }
-    let invalid = check(catalog, &files)?;
+        Ok(())
+    })?;
     Ok(Update {
         outcomes: Vec::new(),
         files,
