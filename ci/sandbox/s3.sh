@@ -117,7 +117,7 @@ s3_up() {
   local setsid_cmd=()
   command -v setsid >/dev/null 2>&1 && setsid_cmd=(setsid)
   (
-    cd "$S3_DIR"
+    cd "$S3_DIR" || exit 1
     exec "${setsid_cmd[@]}" "$S3_VENV/bin/weed" server -dir=data -ip=127.0.0.1 -ip.bind=127.0.0.1 \
       -master.port=$((S3_PORT + 1)) -master.port.grpc=$((S3_PORT + 11)) \
       -volume.port=$((S3_PORT + 2)) -volume.port.grpc=$((S3_PORT + 12)) \
