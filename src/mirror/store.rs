@@ -104,7 +104,8 @@ impl std::fmt::Debug for S3Config {
     }
 }
 
-/// HTTP requests sent to S3, by method (retries included).
+/// HTTP requests sent to S3, by method (retries included); `other` should stay 0 (S3 needs no
+/// other method).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Requests {
     pub head: u64,
@@ -112,21 +113,19 @@ pub struct Requests {
     pub put: u64,
     pub post: u64,
     pub delete: u64,
+    pub other: u64,
 }
 
+/// The methods [`Requests`] counts, in its field order.
+const METHODS: [&str; 5] = ["HEAD", "GET", "PUT", "POST", "DELETE"];
+
 #[derive(Debug, Default)]
-struct Counter([AtomicU64; 5]);
+struct Counter([AtomicU64; 6]);
 
 impl Counter {
     fn count(&self, method: &str) {
-        let slot = match method {
-            "HEAD" => 0,
-            "GET" => 1,
-            "PUT" => 2,
-            "POST" => 3,
-            _ => 4,
-        };
-        self.0[slot].fetch_add(1, Ordering::Relaxed);
+        let slot = METHODS.iter().position(|m| *m == method);
+        self.0[slot.unwrap_or(METHODS.len())].fetch_add(1, Ordering::Relaxed);
     }
 
     fn read(&self) -> Requests {
@@ -137,6 +136,7 @@ impl Counter {
             put: n(2),
             post: n(3),
             delete: n(4),
+            other: n(5),
         }
     }
 }
