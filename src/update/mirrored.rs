@@ -1,4 +1,5 @@
-//! `mirror_url`s for the builds `update` adds, so a mirrored definition stays mirrored.
+//! `mirror_url`s in the catalog: for the builds `update` adds, so a mirrored definition stays
+//! mirrored, and for the copies `mirror --write` records ([`record_mirror_urls`]).
 //!
 //! A definition whose versions use `mirror_url` gets one for each new build too, named with the
 //! mirror's layout (the same [`Layout`] `image-manager mirror` names its objects with) below the
@@ -9,13 +10,67 @@
 //! Without `--mirror` the entry names where `image-manager mirror` will put the copy, and
 //! `apply` falls back to `url` until then; the outcome says which.
 
-use super::MirrorOptions;
-use super::rewrite::NewVersion;
+use std::sync::Arc;
+
+use super::rewrite::{self, NewVersion};
+use super::{Error, Update, edit_files};
 use crate::catalog::checksums::Digest;
 use crate::catalog::version::compare;
-use crate::catalog::{Compression, Definition};
-use crate::mirror::{Build, layout};
+use crate::catalog::{Catalog, Compression, Definition, Origin};
+use crate::mirror::{Build, Layout, Mirror, layout};
 use crate::redact;
+
+/// `mirror_url`s for new builds: a definition any of whose versions has one gets one for each
+/// build `update` adds, named with `layout` below `base`.
+#[derive(Clone, Default)]
+pub struct MirrorOptions {
+    /// The layout the catalog's mirror uses (`--mirror-layout`; default osism).
+    pub layout: Layout,
+    /// `--mirror-base`; else the base of the definition's newest `mirror_url` (that URL minus
+    /// its key), else the bucket's URL when `copy` is set.
+    pub base: Option<String>,
+    /// `--mirror`: copy each new build into the bucket (verified) before it is written; a build
+    /// that cannot be copied is not added.
+    pub copy: Option<Arc<Mirror>>,
+}
+
+impl std::fmt::Debug for MirrorOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MirrorOptions")
+            .field("layout", &self.layout.to_string())
+            .field("base", &self.base)
+            .field("copy", &self.copy.is_some())
+            .finish()
+    }
+}
+
+/// A version and the `mirror_url` to record for it (`mirror --write`).
+#[derive(Debug, Clone)]
+pub struct MirrorUrl {
+    pub origin: Origin,
+    pub version: String,
+    pub url: String,
+}
+
+/// The catalog files with `mirror_url` set for `urls` (where it differs), edited in place like
+/// `update`'s own edits, and validated as a whole: [`Update::write`] writes them.
+pub fn record_mirror_urls(catalog: &Catalog, urls: &[MirrorUrl]) -> Result<Update, Error> {
+    let (files, invalid) = edit_files(catalog, |index, text, path| {
+        for entry in urls.iter().filter(|u| u.origin.file == index) {
+            *text = rewrite::set_mirror_url(text, entry.origin.index, &entry.version, &entry.url)
+                .map_err(|source| Error::Edit {
+                path: path.to_owned(),
+                source,
+            })?;
+        }
+        Ok(())
+    })?;
+    Ok(Update {
+        outcomes: Vec::new(),
+        files,
+        invalid,
+    })
+}
 
 /// `builds` with their `mirror_url` (and copied, with `--mirror`), or why not.
 pub(super) async fn attach(

@@ -28,11 +28,11 @@ use serde::Serialize;
 
 pub use diff::unified;
 pub use error::Error;
+pub use mirrored::{MirrorOptions, MirrorUrl, record_mirror_urls};
 pub use rewrite::RewriteError;
 pub use sources::SourceError;
 
-use crate::catalog::{self, Catalog, Definition, Diagnostic, Origin, Severity, UpstreamKind};
-use crate::mirror::{Layout, Mirror};
+use crate::catalog::{self, Catalog, Definition, Diagnostic, Severity, UpstreamKind};
 use crate::redact;
 use crate::transfer::fetch::{FetchOptions, Fetcher};
 use crate::transfer::retry::RetryPolicy;
@@ -56,30 +56,6 @@ pub struct Options {
     pub allow_file_urls: Option<PathBuf>,
     /// How new builds of mirrored definitions get their `mirror_url`.
     pub mirror: MirrorOptions,
-}
-
-/// `mirror_url`s for new builds: a definition any of whose versions has one gets one for each
-/// build `update` adds, named with `layout` below `base`.
-#[derive(Clone, Default)]
-pub struct MirrorOptions {
-    /// The layout the catalog's mirror uses (`--mirror-layout`; default osism).
-    pub layout: Layout,
-    /// `--mirror-base`; else the base of the definition's newest `mirror_url` (that URL minus
-    /// its key), else the bucket's URL when `copy` is set.
-    pub base: Option<String>,
-    /// `--mirror`: copy each new build into the bucket (verified) before it is written; a build
-    /// that cannot be copied is not added.
-    pub copy: Option<std::sync::Arc<Mirror>>,
-}
-
-impl std::fmt::Debug for MirrorOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MirrorOptions")
-            .field("layout", &self.layout.to_string())
-            .field("base", &self.base)
-            .field("copy", &self.copy.is_some())
-            .finish()
-    }
 }
 
 impl Options {
@@ -444,34 +420,6 @@ fn added(build: &NewVersion) -> Added {
         mirror_url: build.mirror_url.as_deref().map(redact::text),
         mirrored: build.mirrored,
     }
-}
-
-/// A version and the `mirror_url` to record for it (`mirror --write`).
-#[derive(Debug, Clone)]
-pub struct MirrorUrl {
-    pub origin: Origin,
-    pub version: String,
-    pub url: String,
-}
-
-/// The catalog files with `mirror_url` set for `urls` (where it differs), edited in place like
-/// `update`'s own edits, and validated as a whole: [`Update::write`] writes them.
-pub fn record_mirror_urls(catalog: &Catalog, urls: &[MirrorUrl]) -> Result<Update, Error> {
-    let (files, invalid) = edit_files(catalog, |index, text, path| {
-        for entry in urls.iter().filter(|u| u.origin.file == index) {
-            *text = rewrite::set_mirror_url(text, entry.origin.index, &entry.version, &entry.url)
-                .map_err(|source| Error::Edit {
-                path: path.to_owned(),
-                source,
-            })?;
-        }
-        Ok(())
-    })?;
-    Ok(Update {
-        outcomes: Vec::new(),
-        files,
-        invalid,
-    })
 }
 
 /// Loads the whole catalog as it would be after the edits (from a scratch copy) and returns
