@@ -17,7 +17,8 @@
 # Environment: BENCH_BIN (measure this binary instead of building target/release/image-manager),
 # BENCH_UPSTREAM_PORT (default: a free port), SANDBOX_S3_PORT (see ci/sandbox.sh).
 # Needs only the S3 part of the sandbox: it is started if it is not running and stopped at the end
-# only if this script started it. Objects go below bench-<timestamp>-<pid>/ and are deleted.
+# only if this script started it. Objects go below bench-<timestamp>-<pid>/ and are deleted after
+# each measurement, and SeaweedFS is asked to vacuum (reclaim their disk space) at once.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
@@ -56,11 +57,20 @@ s3_call() { # s3_call METHOD KEY: a signed request, keys from the config file
     "$SANDBOX_S3_ENDPOINT/$SANDBOX_S3_BUCKET/$2"
 }
 
+# forget: deletes the objects made so far and has SeaweedFS reclaim their space at once (deleted
+# needles stay on disk until a vacuum; its master is on the S3 port + 1)
+forget() {
+  local k port=${SANDBOX_S3_ENDPOINT##*:}
+  for k in "${keys[@]}"; do s3_call DELETE "$k" 2>/dev/null; done
+  keys=()
+  curl -s -m 600 -o /dev/null "http://127.0.0.1:$((port + 1))/vol/vacuum?garbageThreshold=0.001" || true
+}
+
 cleanup() {
-  local rc=$? k
+  local rc=$?
   set +e
   upstream_stop
-  for k in "${keys[@]}"; do s3_call DELETE "$k" 2>/dev/null; done
+  [[ -n ${SANDBOX_S3_ENDPOINT:-} ]] && forget
   if [[ -n $S3_OURS && $(cat .sandbox/s3/run/weed.pid 2>/dev/null) == "$S3_OURS" ]]; then
     ci/sandbox.sh s3-down >/dev/null 2>&1
   fi
@@ -125,7 +135,8 @@ run_base() { # run_base R
   say "baseline (run $1): ${base[-1]} s"
 }
 for ((r = 1; r <= repeat; r++)); do
-  if ((r % 2)); then run_base "$r"; run_ours "$r"; else run_ours "$r"; run_base "$r"; fi
+  if ((r % 2)); then run_base "$r"; forget; run_ours "$r"; else run_ours "$r"; forget; run_base "$r"; fi
+  forget
 done
 
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
