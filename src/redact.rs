@@ -8,7 +8,9 @@
 //! values go. A fragment is never sent to a server and is dropped in case it holds a token.
 //!
 //! [`text`] applies the same to every URL inside a free-form message, for texts built by other
-//! layers (an upstream's error, a message that quotes a catalog URL).
+//! layers (an upstream's error, a message that quotes a catalog URL). [`secrets`] removes known
+//! secret values (OpenStack passwords and tokens, S3 secret keys) from messages other software
+//! wrote, where they may be echoed.
 
 use std::sync::LazyLock;
 
@@ -89,6 +91,28 @@ pub fn text(message: &str) -> String {
         .into_owned()
 }
 
+/// `text` with each of `secrets` replaced by `<redacted>`, in every form an error message may
+/// quote it: as is, and JSON-escaped (a password with `"` or `\\` inside a JSON body that
+/// Keystone or Glance echoes). Longer secrets first, so one that contains another is not
+/// left half-redacted.
+pub fn secrets<'a>(text: &str, secrets: impl Iterator<Item = &'a str>) -> String {
+    let mut forms: Vec<String> = Vec::new();
+    for secret in secrets.filter(|s| !s.is_empty()) {
+        let escaped = serde_json::to_string(secret).unwrap_or_default();
+        let escaped = escaped.trim_matches('"');
+        if escaped != secret && !escaped.is_empty() {
+            forms.push(escaped.to_owned());
+        }
+        forms.push(secret.to_owned());
+    }
+    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    let mut out = text.to_owned();
+    for form in &forms {
+        out = out.replace(form.as_str(), "<redacted>");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +171,18 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(text(input), want, "{input}");
         }
+    }
+
+    #[test]
+    fn secrets_are_scrubbed_in_their_json_escaped_form_too() {
+        let body = serde_json::json!({"password": r#"hu"nt\er2"#, "other": "hunt"});
+        let scrubbed = secrets(&body.to_string(), [r#"hu"nt\er2"#, "hunt"].into_iter());
+        assert_eq!(
+            scrubbed,
+            r#"{"other":"<redacted>","password":"<redacted>"}"#
+        );
+        let scrubbed = secrets("token gAAAA-x and gAAAA", ["gAAAA-x", "gAAAA"].into_iter());
+        assert_eq!(scrubbed, "token <redacted> and <redacted>");
     }
 
     /// Secrets are upper-case with a marker and everything else lower-case, so a secret found

@@ -20,6 +20,7 @@ use std::time::Duration;
 use super::error::{Error, chain};
 use super::hooks::Hooks;
 use super::report::Transfer;
+use super::source::{self, Chosen};
 use super::verify::{check_stored, landed, read_back};
 use crate::catalog::checksums::Algorithm;
 use crate::desired::DesiredImage;
@@ -170,8 +171,8 @@ async fn stream(
     if live.is_empty() {
         return results;
     }
-    let download = match ctx.fetcher.open(&image.source.download_url).await {
-        Ok(download) => download,
+    let (download, chosen) = match source::open(&ctx.fetcher, &image.source, &image.name).await {
+        Ok(opened) => opened,
         Err(error) => {
             let error = Arc::new(Error::from(error));
             for (destination, id) in live {
@@ -206,7 +207,7 @@ async fn stream(
         })
         .collect();
     let algorithms: Vec<Algorithm> = live.iter().map(|(d, _)| d.hash_algo).collect();
-    let bytes = decompress(download, image.source.compression);
+    let bytes = decompress(download, chosen.compression);
     let verified = pipeline::run(bytes, &expected, &algorithms, fanout, &|n| {
         progress.advance(n)
     })
@@ -217,7 +218,7 @@ async fn stream(
         .into_iter()
         .zip(uploads)
         .map(|((destination, id), upload)| {
-            let (verified, built) = (&verified, built.as_deref());
+            let (verified, built, chosen) = (&verified, built.as_deref(), &chosen);
             async move {
                 let sent = upload.await.unwrap_or_else(|e| {
                     Err(glance::Error::InvalidRequest {
@@ -227,7 +228,7 @@ async fn stream(
                 let result = finish(ctx, &destination, &id, verified, sent, built).await;
                 (
                     destination.index,
-                    settle(&destination, id, verified, result).await,
+                    settle(&destination, id, verified, result, chosen).await,
                 )
             }
         });
@@ -275,11 +276,12 @@ async fn settle(
     id: String,
     verified: &Result<Verified, transfer::Error>,
     result: Result<&Verified, Error>,
+    chosen: &Chosen,
 ) -> Result<Uploaded, Failed> {
     match result {
         Ok(verified) => Ok(Uploaded {
             id,
-            transfer: transferred(to.way, &verified.digests),
+            transfer: transferred(to.way, &verified.digests, chosen),
         }),
         Err(error) => {
             discard(&to.client, &id).await;
@@ -289,7 +291,7 @@ async fn settle(
                 transfer: verified
                     .as_ref()
                     .ok()
-                    .map(|v| transferred(to.way, &v.digests)),
+                    .map(|v| transferred(to.way, &v.digests, chosen)),
             })
         }
     }
@@ -302,11 +304,14 @@ async fn web_download(
     to: &Destination,
 ) -> Result<Uploaded, Failed> {
     let expected = expected(ctx, image).await.map_err(|e| failed(None, e))?;
+    let chosen = source::probe(&ctx.fetcher, &image.source, &image.name)
+        .await
+        .map_err(|e| failed(None, e.into()))?;
     let id = create_image(&to.client, image)
         .await
         .map_err(|e| failed(None, e.into()))?;
     let result = async {
-        let uri = image.source.download_url.clone();
+        let uri = chosen.url.clone();
         to.client
             .import(&id, &ImportMethod::WebDownload { uri })
             .await?;
@@ -320,7 +325,7 @@ async fn web_download(
         )
         .await?;
         check_stored(&to.client, &active, &verified.digests).await?;
-        let modified = ctx.fetcher.last_modified(&image.source.download_url).await;
+        let modified = ctx.fetcher.last_modified(&chosen.url).await;
         unmark(&to.client, &id, build_date(image, modified).as_deref()).await?;
         Ok(verified)
     }
@@ -328,7 +333,7 @@ async fn web_download(
     match result {
         Ok(verified) => Ok(Uploaded {
             id,
-            transfer: transferred(Way::WebDownload, &verified.digests),
+            transfer: transferred(Way::WebDownload, &verified.digests, &chosen),
         }),
         Err(error) => {
             discard(&to.client, &id).await;
@@ -458,9 +463,11 @@ fn failed(id: Option<String>, error: Error) -> Failed {
 }
 
 /// The report's record of a verified transfer.
-fn transferred(method: Way, digests: &Digests) -> Transfer {
+fn transferred(method: Way, digests: &Digests, chosen: &Chosen) -> Transfer {
     Transfer {
         method,
+        source: chosen.kind,
+        fallback: chosen.fallback.clone(),
         bytes: digests.bytes,
         digests: digests
             .iter()

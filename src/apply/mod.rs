@@ -14,6 +14,7 @@ pub mod error;
 mod executor;
 pub mod hooks;
 pub mod report;
+mod source;
 mod steps;
 mod verify;
 
@@ -21,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use hooks::{Hooks, NoHooks, TransferProgress};
-pub use report::{CloudReport, Entry, Outcome, Report, Transfer};
+pub use report::{CloudReport, Entry, Outcome, Report, SourceKind, Transfer};
 
 use crate::glance::GlanceClient;
 use crate::plan::Plan;

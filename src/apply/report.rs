@@ -90,12 +90,32 @@ pub enum Outcome {
 pub struct Transfer {
     /// `glance-direct`, `upload` or `web-download`.
     pub method: Way,
+    /// Which of the version's URLs the bytes came from.
+    pub source: SourceKind,
+    /// Why the version's `mirror_url` was not used although it has one: it could not be opened
+    /// (missing, refused, unreachable), so the bytes came from `url`, verified against the same
+    /// checksum.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "redacted_some"
+    )]
+    pub fallback: Option<String>,
     /// Bytes Glance received (after decompression).
     pub bytes: u64,
     /// Every digest computed on the way, lowercase hex by algorithm (`sha256`, `sha512`, …);
     /// the upstream's was compared with the catalog, Glance's `os_hash_algo` one with
     /// `os_hash_value`.
     pub digests: BTreeMap<Algorithm, String>,
+}
+
+/// A catalog version's URL, by its key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// The upstream, `url`.
+    Url,
+    /// The copy, `mirror_url`.
+    MirrorUrl,
 }
 
 impl Report {
@@ -123,6 +143,13 @@ impl Report {
 /// a CI artefact, so they go out through [`crate::redact::text`].
 fn redacted<S: serde::Serializer>(message: &str, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&crate::redact::text(message))
+}
+
+fn redacted_some<S: serde::Serializer>(message: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match message {
+        Some(message) => redacted(message, s),
+        None => s.serialize_none(),
+    }
 }
 
 fn millis<S: serde::Serializer>(duration: &Duration, s: S) -> Result<S::Ok, S::Error> {

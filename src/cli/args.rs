@@ -74,6 +74,10 @@ pub enum Command {
     /// Find newer upstream builds and add them to the catalog files, keeping comments and
     /// layout: prints a diff (exit 2 when something would change) unless --write.
     Update(UpdateArgs),
+    /// Copy every catalog version from its upstream `url` into an S3 bucket, verified while
+    /// streaming; --write records the `mirror_url`s in the catalog. Credentials:
+    /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (AWS_SESSION_TOKEN).
+    Mirror(MirrorArgs),
     /// Print a shell completion script, e.g. `image-manager completions bash >
     /// /etc/bash_completion.d/image-manager`.
     Completions {
@@ -236,6 +240,7 @@ impl Command {
             Command::Apply(args) => Some(args.output),
             Command::Check(args) => Some(args.output),
             Command::Update(args) => Some(args.output),
+            Command::Mirror(args) => Some(args.output),
             Command::Completions { .. } | Command::Man { .. } => None,
         }
     }
@@ -485,4 +490,73 @@ pub struct UpdateArgs {
     /// Output format of the report.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+    /// Copy each new build of a mirrored definition into the bucket (verified) before it is
+    /// added; a build that cannot be copied is not added. Needs --bucket and S3 credentials.
+    #[arg(long, requires = "bucket")]
+    pub mirror: bool,
+    #[command(flatten)]
+    pub layout: MirrorLayoutArgs,
+    #[command(flatten)]
+    pub s3: S3Args,
+}
+
+/// The bucket of the mirror. Credentials come from the environment only (AWS_ACCESS_KEY_ID,
+/// AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), never from flags that `ps` would show.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Mirror bucket")]
+pub struct S3Args {
+    /// The S3 bucket holding the mirror.
+    #[arg(long, value_name = "NAME")]
+    pub bucket: Option<String>,
+    /// Endpoint of an S3-compatible service, e.g. https://objects.example.com (default: AWS
+    /// S3 of --region).
+    #[arg(long, value_name = "URL", env = "AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+    /// Region requests are signed for.
+    #[arg(
+        long,
+        value_name = "REGION",
+        env = "AWS_REGION",
+        default_value = "us-east-1"
+    )]
+    pub region: String,
+}
+
+/// How mirrored objects are named and where their `mirror_url`s point.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Mirror layout")]
+pub struct MirrorLayoutArgs {
+    /// Object key template; fields {shortname}, {version}, {format}.
+    #[arg(long = "mirror-layout", value_name = "TEMPLATE", default_value = crate::mirror::layout::OSISM)]
+    pub layout: crate::mirror::Layout,
+    /// What `mirror_url`s start with: the bucket as `apply` reads it, e.g.
+    /// https://objects.example.com/images (default for `mirror`: <endpoint>/<bucket>; for
+    /// `update`: the base of the definition's newest mirror_url).
+    #[arg(long, value_name = "URL")]
+    pub mirror_base: Option<String>,
+}
+
+/// Arguments of `mirror`. Parsing tests live in `cli/mirror.rs`.
+#[derive(Debug, Args)]
+#[command(mut_arg("bucket", |arg| arg.required(true)))]
+pub struct MirrorArgs {
+    #[command(flatten)]
+    pub catalog: CatalogArgs,
+    /// Only definitions whose name matches this regular expression (unanchored).
+    #[arg(long, value_name = "REGEX", value_parser = parse_regex)]
+    pub filter: Option<Regex>,
+    /// Record the `mirror_url` of every version that is in the bucket in the catalog files
+    /// (default: print the diff).
+    #[arg(long)]
+    pub write: bool,
+    /// Versions copied at once.
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub parallel: u16,
+    /// Output format of the report.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    #[command(flatten)]
+    pub layout: MirrorLayoutArgs,
+    #[command(flatten)]
+    pub s3: S3Args,
 }

@@ -8,6 +8,7 @@ mod cloud;
 mod docs;
 mod exit;
 mod logging;
+mod mirror;
 mod output;
 mod plan;
 mod progress;
@@ -52,6 +53,9 @@ pub fn main() -> ExitCode {
         args::Command::Check(args) => check::run(args),
         args::Command::Update(args) => {
             runtime().and_then(|rt| rt.block_on(update::run(args, &cli.global)))
+        }
+        args::Command::Mirror(args) => {
+            runtime().and_then(|rt| rt.block_on(mirror::run(args, &cli.global)))
         }
         args::Command::Completions { shell } => docs::completions(*shell),
         args::Command::Man { dir } => docs::man(dir.as_deref()),

@@ -292,7 +292,11 @@ fn step_line(cloud: &str, entry: &Entry, words: bool) -> String {
     let _ = match (text, &entry.transfer) {
         (None, Some(transfer)) => {
             let size = HumanBytes(transfer.bytes);
-            write!(line, " {size} in {}", wall(entry.duration))
+            let from = match &transfer.fallback {
+                Some(why) => format!(" (from url: {})", crate::redact::text(why)),
+                None => String::new(),
+            };
+            write!(line, " {size} in {}{from}", wall(entry.duration))
         }
         (None, None) => Ok(()),
         // After a symbol, skipped and in use are spelled out; a word marker already says so.
@@ -307,7 +311,7 @@ fn step_line(cloud: &str, entry: &Entry, words: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::apply::Transfer;
+    use crate::apply::{SourceKind, Transfer};
     use crate::plan::{ActionKind, Phase, Way};
 
     const MIB: u64 = 1 << 20;
@@ -361,6 +365,8 @@ mod tests {
         let mut done = entry(ActionKind::Create, Outcome::Done);
         done.transfer = Some(Transfer {
             method: Way::GlanceDirect,
+            source: SourceKind::MirrorUrl,
+            fallback: None,
             bytes: 2048 * MIB,
             digests: Default::default(),
         });
@@ -459,6 +465,23 @@ mod tests {
         assert_eq!(
             step_line("m", &shared, false),
             "✓ m: add member Ubuntu 24.04 (id 12345678…) for project ab23"
+        );
+    }
+
+    #[test]
+    fn a_fallback_from_the_mirror_is_named_in_the_step_line() {
+        let mut step = steps()[0].clone();
+        if let Some(transfer) = &mut step.transfer {
+            transfer.source = SourceKind::Url;
+            transfer.fallback =
+                Some("mirror_url failed: GET https://m/x.img?sig=s: HTTP 404".into());
+        }
+        assert_eq!(
+            step_line("m", &step, true),
+            format!(
+                "ok      m: create Ubuntu 24.04 {ID} 2.00 GiB in 8.0s (from url: mirror_url \
+                 failed: GET https://m/x.img?sig=REDACTED: HTTP 404)"
+            )
         );
     }
 

@@ -98,9 +98,22 @@ pub struct Source {
     /// What the bytes are downloaded from (`mirror_url`, else `url`).
     pub download_url: String,
     pub checksum: Checksum,
-    /// `None`: not compressed.
+    /// Compression of `download_url`; `None`: not compressed.
     pub compression: Option<Compression>,
     pub method: Method,
+    /// When `download_url` is a mirror: the upstream `url` to read instead if the mirror
+    /// cannot be opened (missing, refused, unreachable). Same checksum, so a fallback trusts
+    /// nothing the catalog did not already name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<Fallback>,
+}
+
+/// The upstream a mirrored source falls back to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Fallback {
+    pub url: String,
+    /// Compression of `url` (`decompress:`, else its suffix).
+    pub compression: Option<Compression>,
 }
 
 /// The expected digest, or where to read it.
@@ -219,8 +232,34 @@ fn image(
 }
 
 fn source(definition: &Definition, version: &Version) -> Source {
-    let download_url = version.download_url().to_owned();
-    let checksum = if let Some(digest) = version
+    let method = version.method.or(definition.method).unwrap_or(Method::Auto);
+    let upstream = compression_of_url(definition, version);
+    let (download_url, compression, fallback) = match &version.mirror_url {
+        // A mirror holds what `mirror` made of the upstream file (decompressed), or what the
+        // operator put there: its own suffix says whether it is compressed.
+        Some(mirror) => (
+            mirror.clone(),
+            Compression::from_suffix(mirror),
+            Some(Fallback {
+                url: version.url.clone(),
+                compression: upstream,
+            }),
+        ),
+        None => (version.url.clone(), upstream, None),
+    };
+    Source {
+        download_url,
+        checksum: checksum_of(version),
+        compression,
+        method,
+        fallback,
+    }
+}
+
+/// How a version's bytes are verified: the inline digest, else its checksum file, else its
+/// sums file (looked up by the file name of `url`).
+pub fn checksum_of(version: &Version) -> Checksum {
+    if let Some(digest) = version
         .checksum
         .as_deref()
         .and_then(|c| Digest::parse(c).ok())
@@ -235,18 +274,17 @@ fn source(definition: &Definition, version: &Version) -> Source {
         }
     } else {
         Checksum::Missing
-    };
-    let compression = version
+    }
+}
+
+/// The compression of the upstream file `url`: `decompress:` (version, then definition), else
+/// its suffix; `None` when it is not compressed.
+pub fn compression_of_url(definition: &Definition, version: &Version) -> Option<Compression> {
+    version
         .decompress
         .or(definition.decompress)
-        .or_else(|| Compression::from_suffix(&download_url))
-        .filter(|c| *c != Compression::None);
-    Source {
-        download_url,
-        checksum,
-        compression,
-        method: version.method.or(definition.method).unwrap_or(Method::Auto),
-    }
+        .or_else(|| Compression::from_suffix(&version.url))
+        .filter(|c| *c != Compression::None)
 }
 
 /// The file name of a URL: its last path segment, without query or fragment.

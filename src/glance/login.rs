@@ -15,7 +15,6 @@ use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
 use secrecy::ExposeSecret;
 use url::Url;
 
-use super::auth::scrub_all;
 use super::error::Error;
 use super::retry::Repeat;
 use super::{GlanceClient, capped_body, keystone, message_of};
@@ -246,7 +245,7 @@ impl GlanceClient {
     pub(crate) fn scrub(&self, text: &str) -> String {
         let session = self.session().ok();
         let token = session.as_ref().map(|s| s.token.value.expose_secret());
-        scrub_all(text, self.secrets.0.iter().map(String::as_str).chain(token))
+        crate::redact::secrets(text, self.secrets.0.iter().map(String::as_str).chain(token))
     }
 
     /// The project the current token is scoped to (`None` for domain or system tokens).

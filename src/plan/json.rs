@@ -184,6 +184,9 @@ fn redacted(plan: &Plan) -> Plan {
             Action::Create { image, .. } => {
                 let source = &mut image.source;
                 source.download_url = redact::url(&source.download_url);
+                if let Some(fallback) = &mut source.fallback {
+                    fallback.url = redact::url(&fallback.url);
+                }
                 match &mut source.checksum {
                     Checksum::File { url } | Checksum::Sums { url, .. } => *url = redact::url(url),
                     Checksum::Inline { .. } | Checksum::Missing => {}

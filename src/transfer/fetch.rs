@@ -47,7 +47,8 @@ use reqwest::{StatusCode, Url};
 
 use super::retry::{Class, RetryPolicy, classify};
 use super::{Error, redact};
-use local::{ca_bundle, open_file};
+pub use local::ca_bundle;
+use local::open_file;
 
 /// Timeouts, retries, trust and local access of a [`Fetcher`].
 #[derive(Clone, Debug)]

@@ -30,6 +30,13 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A `mirror_url` could not be recorded in a catalog file (`mirror --write`).
+    #[error("cannot record a mirror_url in {}", path.display())]
+    Edit {
+        path: PathBuf,
+        #[source]
+        source: super::RewriteError,
+    },
     /// Writing an edited catalog file failed.
     #[error("cannot write {}", path.display())]
     Write {

@@ -12,6 +12,7 @@
 
 mod diff;
 mod error;
+mod mirrored;
 mod rewrite;
 mod sources;
 mod spans;
@@ -27,6 +28,7 @@ use serde::Serialize;
 
 pub use diff::unified;
 pub use error::Error;
+pub use mirrored::{MirrorOptions, MirrorUrl, record_mirror_urls};
 pub use rewrite::RewriteError;
 pub use sources::SourceError;
 
@@ -52,6 +54,8 @@ pub struct Options {
     pub ca_bundle: Option<PathBuf>,
     /// Where `file:` URLs may be read ([`FetchOptions::allow_file_urls`]).
     pub allow_file_urls: Option<PathBuf>,
+    /// How new builds of mirrored definitions get their `mirror_url`.
+    pub mirror: MirrorOptions,
 }
 
 impl Options {
@@ -82,6 +86,7 @@ impl Default for Options {
             timeout: Duration::from_secs(30),
             ca_bundle: None,
             allow_file_urls: None,
+            mirror: MirrorOptions::default(),
         }
     }
 }
@@ -107,6 +112,12 @@ pub struct Added {
     pub url: String,
     pub checksum: String,
     pub build_date: String,
+    /// The copy in the definition's mirror, when its versions use one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mirror_url: Option<String>,
+    /// Whether that copy exists: verified into the bucket by `--mirror` (or found there).
+    /// `false`: `apply` falls back to `url` until `image-manager mirror` copies it.
+    pub mirrored: bool,
 }
 
 /// The result for one definition (also the JSON form, `--output json`).
@@ -218,13 +229,39 @@ pub async fn update(paths: &[PathBuf], options: &Options) -> Result<Update, Erro
     let discovered: Vec<(&Definition, Discovery)> = futures::stream::iter(selected)
         .map(|definition| {
             let fetcher = &fetcher;
-            async move { (definition, discover(fetcher, definition).await) }
+            async move {
+                let discovery = discover(fetcher, definition).await;
+                (
+                    definition,
+                    with_mirror(definition, discovery, &options.mirror).await,
+                )
+            }
         })
         .buffered(CONCURRENCY)
         .collect()
         .await;
 
     let mut outcomes = Vec::new();
+    let (files, invalid) = edit_files(catalog, |index, text, _| {
+        let in_file = discovered.iter().filter(|(d, _)| d.origin.file == index);
+        for (definition, discovery) in in_file {
+            outcomes.push(apply(text, catalog, definition, discovery, options));
+        }
+        Ok(())
+    })?;
+    Ok(Update {
+        outcomes,
+        files,
+        invalid,
+    })
+}
+
+/// Every catalog file as `edit(file index, its text, its path)` leaves it; the files that
+/// changed, and the errors of the whole catalog after the edits (nothing may be written then).
+fn edit_files(
+    catalog: &Catalog,
+    mut edit: impl FnMut(usize, &mut String, &Path) -> Result<(), Error>,
+) -> Result<(Vec<FileChange>, Vec<Diagnostic>), Error> {
     let mut files = Vec::new();
     for (index, file) in catalog.files.iter().enumerate() {
         let before = fs::read_to_string(&file.path).map_err(|source| Error::Read {
@@ -232,10 +269,7 @@ pub async fn update(paths: &[PathBuf], options: &Options) -> Result<Update, Erro
             source,
         })?;
         let mut text = before.clone();
-        let in_file = discovered.iter().filter(|(d, _)| d.origin.file == index);
-        for (definition, discovery) in in_file {
-            outcomes.push(apply(&mut text, catalog, definition, discovery, options));
-        }
+        edit(index, &mut text, &file.path)?;
         if text != before {
             files.push(FileChange {
                 path: file.path.clone(),
@@ -245,17 +279,14 @@ pub async fn update(paths: &[PathBuf], options: &Options) -> Result<Update, Erro
         }
     }
     let invalid = check(catalog, &files)?;
-    Ok(Update {
-        outcomes,
-        files,
-        invalid,
-    })
+    Ok((files, invalid))
 }
 
-/// What discovery found for one definition.
+/// What discovery found for one definition: the builds not listed yet (mirrored, where the
+/// definition has a mirror), or why there are none.
 enum Discovery {
     Skipped(Option<UpstreamKind>, &'static str),
-    Found(UpstreamKind, Result<Vec<NewVersion>, SourceError>),
+    Found(UpstreamKind, Result<Vec<NewVersion>, String>),
 }
 
 async fn discover(fetcher: &Fetcher, definition: &Definition) -> Discovery {
@@ -265,12 +296,34 @@ async fn discover(fetcher: &Fetcher, definition: &Definition) -> Discovery {
         None => Discovery::Skipped(None, "no known upstream (set `upstream:`)"),
         Some(kind) => {
             let found = sources::discover(fetcher, definition, kind).await;
+            let found = found
+                .map(|builds| fresh(definition, &builds))
+                .map_err(|error| redact::text(&chain(&error)));
             if let Err(error) = &found {
-                let error = redact::text(&chain(error));
                 tracing::warn!(definition = %definition.name, %error, "upstream failed");
             }
             Discovery::Found(kind, found)
         }
+    }
+}
+
+/// Gives the new builds of a mirrored definition their `mirror_url` (and copies them with
+/// `--mirror`); a failure fails the definition, so no `mirror_url` is written that should
+/// exist and does not.
+async fn with_mirror(
+    definition: &Definition,
+    discovery: Discovery,
+    options: &MirrorOptions,
+) -> Discovery {
+    match discovery {
+        Discovery::Found(kind, Ok(builds)) if !builds.is_empty() => {
+            let found = mirrored::attach(definition, builds, options).await;
+            if let Err(error) = &found {
+                tracing::warn!(definition = %definition.name, %error, "mirroring failed");
+            }
+            Discovery::Found(kind, found)
+        }
+        other => other,
     }
 }
 
@@ -302,19 +355,14 @@ fn apply(
     };
     outcome.upstream = Some(*kind);
     let builds = match found {
-        Ok(builds) => fresh(definition, builds),
+        Ok(builds) => builds,
         Err(error) => {
             outcome.status = Status::Failed;
-            outcome.message = Some(redact::text(&chain(error)));
+            outcome.message = Some(error.clone());
             return outcome;
         }
     };
-    match edit(
-        text,
-        definition.origin.index,
-        &builds,
-        options.keep_versions,
-    ) {
+    match edit(text, definition.origin.index, builds, options.keep_versions) {
         Ok((edited, dropped)) => {
             *text = edited;
             outcome.added = builds.iter().map(added).collect();
@@ -369,6 +417,8 @@ fn added(build: &NewVersion) -> Added {
         url: redact::text(&build.url),
         checksum: build.checksum.clone(),
         build_date: build.build_date.clone(),
+        mirror_url: build.mirror_url.as_deref().map(redact::text),
+        mirrored: build.mirrored,
     }
 }
 

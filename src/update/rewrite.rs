@@ -23,6 +23,10 @@ pub(crate) struct NewVersion {
     /// The sums (or single-digest) file next to `url`; written only where the template entry
     /// has `checksums_url`/`checksum_url`.
     pub(crate) sums_url: Option<String>,
+    /// The copy of this build in the definition's mirror (derived with the mirror layout).
+    pub(crate) mirror_url: Option<String>,
+    /// Whether that copy was verified into the bucket (`update --mirror`); not written.
+    pub(crate) mirrored: bool,
 }
 
 /// Why an edit could not be made; the file is then left as it was.
@@ -111,6 +115,59 @@ pub(crate) fn keep_newest(
     Ok((out, names))
 }
 
+/// Sets `mirror_url` of the entry `version` of `images[image]` to `url`: the value is replaced
+/// in its quoting style when the key exists, else a line is added after `url`, laid out like
+/// it (same indentation, same text between key and value).
+pub(crate) fn set_mirror_url(
+    text: &str,
+    image: usize,
+    version: &str,
+    url: &str,
+) -> Result<String, RewriteError> {
+    let root = spans::parse(text).map_err(RewriteError::Syntax)?;
+    let entries = versions(&root, text, image)?;
+    let entry = entries
+        .iter()
+        .find(|e| version_of(e) == version)
+        .ok_or_else(|| RewriteError::Unsupported(format!("no version `{version}` in the list")))?;
+    let mut out = text.to_owned();
+    if let Some(found) = entry.entry("mirror_url") {
+        let (_, value) = scalar_entry(found)?;
+        let written = &text[value.start..value.end];
+        out.replace_range(value.start..value.end, &quote_like(url, written));
+        return Ok(out);
+    }
+    let found = entry.entry("url").ok_or(RewriteError::NoTemplate)?;
+    let (key, value) = scalar_entry(found)?;
+    let indent = " ".repeat(key.start - line_start(text, key.start));
+    let line = format!(
+        "{indent}mirror_url{}{}\n",
+        &text[key.end..value.start],
+        plain_or_quoted(url)
+    );
+    let mut at = line_end(text, value.end);
+    if at == text.len() && !text.ends_with('\n') {
+        out.push('\n');
+        at = out.len();
+    }
+    out.insert_str(at, &line);
+    Ok(out)
+}
+
+/// A mapping entry whose value is a scalar written after its key.
+fn scalar_entry<'a>(
+    (key, value): (&'a Node, &'a Node),
+) -> Result<(&'a Node, &'a Node), RewriteError> {
+    if matches!(value.kind, Kind::Scalar(_)) && value.start >= key.end {
+        Ok((key, value))
+    } else {
+        let name = key.scalar().unwrap_or_default();
+        Err(RewriteError::Unsupported(format!(
+            "`{name}` is not a scalar"
+        )))
+    }
+}
+
 /// The entries of `images[image].versions`, checked to be block mappings.
 fn versions<'a>(root: &'a Node, text: &str, image: usize) -> Result<&'a [Node], RewriteError> {
     let list = root
@@ -195,8 +252,12 @@ fn render_entry(
                 Some(url) => set(url)?,
                 None => continue,
             },
-            // A mirror copy and a fixed image UUID belong to the old build only.
-            "mirror_url" | "id" => continue,
+            "mirror_url" => match &new.mirror_url {
+                Some(url) => set(url)?,
+                None => continue,
+            },
+            // A fixed image UUID belongs to the old build only.
+            "id" => continue,
             _ => text[key.start..value.end.max(key.end)].to_owned(),
         };
         lines.push((name.to_owned(), line));
@@ -222,6 +283,13 @@ fn render_entry(
             plain_or_quoted(&new.checksum)
         );
         lines.insert(at, ("checksum".into(), line));
+    }
+    if let Some(url) = &new.mirror_url
+        && !lines.iter().any(|(n, _)| n == "mirror_url")
+    {
+        let at = position(&lines, "url");
+        let line = format!("mirror_url{}{}", separator("url"), plain_or_quoted(url));
+        lines.insert(at, ("mirror_url".into(), line));
     }
     if !lines.iter().any(|(n, _)| n == "build_date") {
         let at = position(&lines, "checksum");
@@ -331,6 +399,8 @@ images:
             checksum: "sha256:cccc".into(),
             build_date: "2026-03-01".into(),
             sums_url: Some("https://h/x/SUMS".into()),
+            mirror_url: None,
+            mirrored: false,
         }
     }
 
@@ -401,6 +471,61 @@ images:
             add_version(CATALOG, 7, &new("2")),
             Err(RewriteError::NotFound(7))
         );
+    }
+
+    #[test]
+    fn a_new_version_gets_its_mirror_url_where_the_template_has_one() {
+        let mut build = new("20260301");
+        build.mirror_url = Some("https://mirror/20260301-a.img".into());
+        let out = add_version(CATALOG, 0, &build).unwrap();
+        assert!(
+            out.contains("      - version: '20260301'\n        url: https://h/x/20260301/a.img\n        mirror_url: https://mirror/20260301-a.img\n        checksum: sha256:cccc\n"),
+            "{out}"
+        );
+        // Without a mirror_url in the template it goes after `url`, laid out like `url`.
+        let mut b = new("v1.2.4");
+        b.mirror_url = Some("https://mirror/b.qcow2".into());
+        let out = add_version(CATALOG, 1, &b).unwrap();
+        assert!(
+            out.ends_with("        url:\n          https://h/x/v1.2.4/a.img\n        mirror_url:\n          https://mirror/b.qcow2\n        checksum:\n          sha256:cccc\n        build_date: 2026-03-01\n        checksums_url:\n          https://h/x/SUMS\n"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn mirror_urls_are_replaced_or_added_in_place() {
+        let out = set_mirror_url(CATALOG, 0, "20260201", "https://m/new.img").unwrap();
+        assert_eq!(
+            out,
+            CATALOG.replace(
+                "mirror_url: https://mirror/a.img",
+                "mirror_url: https://m/new.img"
+            )
+        );
+        let out = set_mirror_url(CATALOG, 0, "20260101", "https://m/old.img").unwrap();
+        assert_eq!(
+            out,
+            CATALOG.replace(
+                "url: https://h/x/20260101/a.img\n",
+                "url: https://h/x/20260101/a.img\n        mirror_url: https://m/old.img\n"
+            )
+        );
+        let out = set_mirror_url(CATALOG, 1, "v1.2.3", "https://m/b.qcow2").unwrap();
+        assert_eq!(
+            out,
+            CATALOG.replace(
+                "https://h/b/v1.2/b-v1.2.3.qcow2\n",
+                "https://h/b/v1.2/b-v1.2.3.qcow2\n        mirror_url:\n          https://m/b.qcow2\n"
+            )
+        );
+        let no_newline =
+            "images:\n  - name: A\n    versions:\n      - version: '1'\n        url: u";
+        let out = set_mirror_url(no_newline, 0, "1", "https://m/1").unwrap();
+        assert_eq!(
+            out,
+            format!("{no_newline}\n        mirror_url: https://m/1\n")
+        );
+        assert!(set_mirror_url(CATALOG, 0, "nope", "https://m/x").is_err());
     }
 
     #[test]

@@ -54,3 +54,8 @@ mod apply_flaky;
 mod keystone;
 // Hostile input: no secret in plan/validate/update output, size caps, safe writes, private CAs.
 mod security;
+// The sandbox's S3 server (SeaweedFS): where it is, signed checks with curl, cleanup.
+mod s3;
+// `mirror` into the real S3 (verified, all or nothing, resumed, re-runs only HEAD), `apply`
+// from mirror_urls with the fallback to url, `update --mirror`, no secret in the output.
+mod mirror;

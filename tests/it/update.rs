@@ -422,7 +422,7 @@ fn an_edit_that_would_not_validate_writes_nothing() {
 }
 
 #[tokio::test]
-async fn osism_catalogs_keep_their_layout_and_lose_the_mirror_url() {
+async fn osism_catalogs_keep_their_layout_and_mirrored_definitions_keep_a_mirror() {
     let up = Upstream::start().await;
     serve_all(&up);
     let dir = tempfile::tempdir().unwrap();
@@ -451,17 +451,72 @@ async fn osism_catalogs_keep_their_layout_and_lose_the_mirror_url() {
     let base = up.base_url();
     let digest = up.digest(NOBLE_IMAGE, Algo::Sha256);
     // ruamel's layout (value on the next line, trailing space after the colon) is copied;
-    // the old build's mirror_url is not.
+    // the new build gets its own mirror_url, derived with the osism layout from the old one.
+    let mirror = "https://nbg1.your-objectstorage.com/osism/openstack-images/ubuntu-24.04";
     assert_eq!(
         added,
         [
             "      - version: '20260801'".to_owned(),
             "        url: ".to_owned(),
             format!("          {base}/noble/20260801/noble-server-cloudimg-amd64.img"),
+            "        mirror_url: ".to_owned(),
+            format!("          {mirror}/20260801-ubuntu-24.04.qcow2"),
             "        checksum: ".to_owned(),
             format!("          sha256:{digest}"),
             "        build_date: 2026-08-01".to_owned(),
         ]
+    );
+    // Not copied (no --mirror): the outcome says so, apply falls back to url until then.
+    let new = &found
+        .outcomes
+        .iter()
+        .find(|o| !o.added.is_empty())
+        .unwrap()
+        .added[0];
+    assert!(!new.mirrored);
+    assert_eq!(
+        new.mirror_url.as_deref(),
+        Some(format!("{mirror}/20260801-ubuntu-24.04.qcow2").as_str())
+    );
+
+    // A mirror_url the layout does not explain, and no --mirror-base: the definition fails
+    // rather than losing its mirror.
+    fs::write(
+        dir.path().join("ubuntu.yml"),
+        text.replace("/20260108-ubuntu-24.04.qcow2", "/noble-20260108.qcow2"),
+    )
+    .unwrap();
+    let found = update::update(&[dir.path().to_path_buf()], &options)
+        .await
+        .unwrap();
+    let outcome = &found.outcomes[0];
+    assert_eq!(outcome.status, Status::Failed, "{outcome:?}");
+    assert!(
+        outcome
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("pass --mirror-base"),
+        "{outcome:?}"
+    );
+    assert!(found.files.is_empty());
+    // With --mirror-base the same layout names the new build below that base.
+    let options = Options {
+        mirror: update::MirrorOptions {
+            base: Some("https://mirror.example/images".into()),
+            ..Default::default()
+        },
+        ..options
+    };
+    let found = update::update(&[dir.path().to_path_buf()], &options)
+        .await
+        .unwrap();
+    let added = &found.outcomes[0].added[0];
+    assert_eq!(
+        added.mirror_url.as_deref(),
+        Some(
+            "https://mirror.example/images/openstack-images/ubuntu-24.04/20260801-ubuntu-24.04.qcow2"
+        )
     );
 }
 

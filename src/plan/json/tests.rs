@@ -292,6 +292,7 @@ fn cirros_063() -> DesiredImage {
             },
             compression: None,
             method: Method::Auto,
+            fallback: None,
         },
         retention: Retention::Current,
         members: None,
@@ -393,6 +394,7 @@ pub(crate) fn every_variant() -> Plan {
         },
         compression: Some(Compression::Xz),
         method: Method::GlanceDirect,
+        fallback: None,
     };
     let old = |version: &str| format!("{U} ({version})");
     let rename = vec![Change::Name {

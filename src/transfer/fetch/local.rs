@@ -45,7 +45,7 @@ impl Fetcher {
 
 /// The certificates of a PEM bundle; a bundle without any is an error (a wrong file would
 /// otherwise silently leave the private mirror untrusted).
-pub(super) fn ca_bundle(path: &Path) -> Result<Vec<reqwest::Certificate>, Error> {
+pub fn ca_bundle(path: &Path) -> Result<Vec<reqwest::Certificate>, Error> {
     let unusable = |reason: String| Error::CaBundle {
         path: path.to_owned(),
         reason,

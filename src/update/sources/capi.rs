@@ -136,6 +136,8 @@ pub(super) async fn discover(
             checksum: digest.to_string(),
             build_date: pointer.date,
             sums_url: Some(sums_url),
+            mirror_url: None,
+            mirrored: false,
         });
     }
     Ok(out)

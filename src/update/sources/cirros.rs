@@ -85,6 +85,8 @@ pub(super) async fn discover(
         checksum: digest.to_string(),
         build_date,
         sums_url: Some(sums_url),
+        mirror_url: None,
+        mirrored: false,
     }])
 }
 

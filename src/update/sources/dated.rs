@@ -172,6 +172,8 @@ pub(super) async fn discover(
                     checksum: digest.to_string(),
                     build_date: dashed(&dated.date),
                     sums_url: Some(sums_url),
+                    mirror_url: None,
+                    mirrored: false,
                 }]);
             }
             // A folder still being published: no sums file yet, or the image not in it.

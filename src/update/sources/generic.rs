@@ -109,6 +109,8 @@ pub(super) async fn discover(
         checksum: entry.digest.to_string(),
         build_date: dashed(&dated.date),
         sums_url: None,
+        mirror_url: None,
+        mirrored: false,
     }])
 }
 
