@@ -18,7 +18,7 @@
 #                             alone: ci/sandbox.sh up first)
 # Environment:
 #   IMAGE_MANAGER_BIN  the binary the jobs get as image_manager_binary (default
-#                      target/debug/image-manager; `cargo build` when it is missing). The
+#                      debug/image-manager under $CARGO_TARGET_DIR, else target/; built when missing). The
 #                      validate job builds from source instead (cargo, dev profile: a no-op
 #                      when target/debug is current).
 #   PYTHON             interpreter for the venvs (default python3; >= 3.11)
@@ -34,8 +34,9 @@ RUN="$WORK/run"
 AVENV="$WORK/ansible"
 ZVENV="$WORK/zuul"
 t_start=$(date +%s)
-server_pid=""
 tag=""
+# shellcheck source=ci/lib.sh
+. "$ROOT/ci/lib.sh"
 
 say() { printf 'zuul-test: %s\n' "$*" >&2; }
 die() {
@@ -46,11 +47,7 @@ phase() { say "== $* ($(($(date +%s) - t_start)) s)"; }
 
 cleanup() {
   local rc=$?
-  if [[ -n $server_pid ]] && [[ -r /proc/$server_pid/cmdline ]] &&
-    tr '\0' ' ' <"/proc/$server_pid/cmdline" | grep -q 'http.server'; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
+  upstream_stop
   if [[ -n $tag ]]; then
     "$ZVENV/bin/python" "$TESTS/glance.py" purge "$tag" "${tag}_foreign" >&2 || say "could not delete the images of tag $tag"
   fi
@@ -165,7 +162,7 @@ echo 1 >>"$RUN/passed"
 
 # ---------------------------------------------------------------- binary ----
 
-bin=${IMAGE_MANAGER_BIN:-$ROOT/target/debug/image-manager}
+bin=${IMAGE_MANAGER_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/debug/image-manager}
 if [[ ! -x $bin ]]; then
   phase "cargo build (no $bin yet)"
   (cd "$ROOT" && cargo build --quiet --locked --bin image-manager)
@@ -187,17 +184,8 @@ make_raw "$RUN/upstream/alpha-1.0.raw"
 make_raw "$RUN/upstream/beta-2.0.raw"
 make_raw "$RUN/broken-3.0.raw" # served only from the second apply on: 404 until then
 sha() { sha256sum "$1" | cut -d' ' -f1; }
-"$AVENV/bin/python" -u -m http.server 0 --bind 127.0.0.1 --directory "$RUN/upstream" >"$RUN/logs/upstream.log" 2>&1 &
-server_pid=$!
-port=""
-for _ in $(seq 100); do
-  port=$(sed -n 's/.* port \([0-9][0-9]*\) .*/\1/p' "$RUN/logs/upstream.log" | head -1)
-  [[ -n $port ]] && break
-  kill -0 "$server_pid" 2>/dev/null || break
-  sleep 0.1
-done
-[[ -n $port ]] || die "the upstream server did not start: $(cat "$RUN/logs/upstream.log")"
-base="http://127.0.0.1:$port"
+upstream_start "$RUN/upstream" "$RUN/logs/upstream.log" || die "the upstream server did not start"
+base=$UPSTREAM
 curl -fs -m 5 -o /dev/null "$base/alpha-1.0.raw" || die "the upstream does not serve $base/alpha-1.0.raw"
 
 catalog_dir="$RUN/home/src/example.org/ops/image-catalog"

@@ -27,11 +27,12 @@ use crate::plan::{Action, Phase, Step};
 use crate::transfer::checksum::Resolver;
 use crate::transfer::fetch::Fetcher;
 
-const PHASES: [Phase; 5] = [
+const PHASES: [Phase; 6] = [
     Phase::Cleanup,
     Phase::Upload,
     Phase::Rotate,
     Phase::Publish,
+    Phase::Share,
     Phase::Prune,
 ];
 
@@ -150,17 +151,17 @@ impl Run {
                             .or_default()
                             .push((t, s));
                     }
-                    Action::Publish { .. } => {
+                    action if action.on_created_image() => {
                         let staged = step
                             .identity
                             .as_ref()
                             .and_then(|identity| self.created.get(&(t, identity.clone())));
                         let Some(id) = staged.cloned() else {
                             // Only when the create is missing from the plan: a bug, not Glance.
-                            self.skip((t, s), "no image of this run to publish".into());
+                            self.skip((t, s), "no image of this run to act on".into());
                             continue;
                         };
-                        let handle = tasks.spawn(self.plain((t, s), Some(id), step.action.clone()));
+                        let handle = tasks.spawn(self.plain((t, s), Some(id), action.clone()));
                         keys.insert(handle.id(), vec![(t, s)]);
                     }
                     action => {
@@ -197,7 +198,8 @@ impl Run {
             .then(|| format!("an earlier step of `{definition}` failed in this cloud"))
     }
 
-    /// A step of one call or patch; `created`: the image a publish step acts on.
+    /// A step of one call or patch; `created`: the image a publish step (or a new image's
+    /// member step) acts on.
     fn plain(
         &self,
         key: Key,
@@ -330,6 +332,7 @@ impl Run {
             outcome,
             duration,
             transfer,
+            member: step.action.member().map(|p| p.id.clone()),
         };
         self.hooks.step_finished(target.client.cloud(), &entry);
         self.entries[key.0][key.1] = Some(entry);
@@ -373,5 +376,6 @@ fn unreached(step: &Step) -> Entry {
         },
         duration: Duration::ZERO,
         transfer: None,
+        member: step.action.member().map(|p| p.id.clone()),
     }
 }

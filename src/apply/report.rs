@@ -43,7 +43,8 @@ pub struct CloudReport {
 #[derive(Clone, Debug, Serialize)]
 pub struct Entry {
     pub phase: Phase,
-    /// `create`, `publish`, `update`, `deactivate`, `reactivate` or `delete`.
+    /// `create`, `publish`, `update`, `deactivate`, `reactivate`, `delete`, `add_member`,
+    /// `accept_member` or `remove_member`.
     pub action: ActionKind,
     pub identity: Option<Identity>,
     /// The Glance image (for a create and its publish: the new image, once it exists).
@@ -57,6 +58,9 @@ pub struct Entry {
     /// For creates: what was transferred and how it was verified.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transfer: Option<Transfer>,
+    /// For member steps: the member project's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub member: Option<String>,
 }
 
 /// How a step ended.

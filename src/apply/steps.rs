@@ -1,21 +1,40 @@
-//! One function per plain action: a JSON patch, a status change, a delete, and the publication
-//! of an image this run created. Each executes what the plan says and decides nothing.
+//! One function per plain action: a JSON patch, a status change, a delete, the publication
+//! of an image this run created, and member changes. Each executes what the plan says and
+//! decides nothing.
 
 use super::error::chain;
 use super::report::Outcome;
-use crate::glance::{self, GlanceClient, PatchOp, Visibility};
+use crate::glance::{self, GlanceClient, MemberStatus, PatchOp, Visibility};
 use crate::plan::{Action, Change};
 
-/// Runs a plain (non-create) action; `created`: the image this run made, for a publish.
+/// What a refused member-status change means, and the two ways out.
+const ACCEPT_REFUSED: &str = "Glance's policy lets only the member project (or an admin) set \
+     a member's status: apply with admin credentials, or leave the entry `pending` and accept \
+     from the member project";
+
+/// Runs a plain (non-create) action; `created`: the image this run made, for a publish and
+/// the members of a new image.
 pub(super) async fn run(client: &GlanceClient, action: &Action, created: Option<&str>) -> Outcome {
+    let no_image = || glance::Error::InvalidRequest {
+        message: "internal error: no image of this run to act on".into(),
+    };
     let result = match action {
         Action::Create { .. } => unreachable!("creates go through apply::create"),
         Action::Publish { .. } => match created {
             Some(id) => publish(client, id, action).await,
-            None => Err(glance::Error::InvalidRequest {
-                message: "internal error: no image of this run to publish".into(),
-            }),
+            None => Err(no_image()),
         },
+        Action::AddMember {
+            id,
+            project,
+            accept,
+            ..
+        } => match id.as_deref().or(created) {
+            Some(id) => add_member(client, id, &project.id, *accept).await,
+            None => Err(no_image()),
+        },
+        Action::AcceptMember { id, project, .. } => accept_member(client, id, &project.id).await,
+        Action::RemoveMember { id, project, .. } => client.remove_member(id, &project.id).await,
         Action::Update { id, changes, .. } => {
             client.patch_image(id, &patch_ops(changes)).await.map(drop)
         }
@@ -29,6 +48,44 @@ pub(super) async fn run(client: &GlanceClient, action: &Action, created: Option<
         },
     };
     outcome(result)
+}
+
+/// Shares the image with `project` (done when it is a member already), then accepts for it
+/// when the plan says so.
+async fn add_member(
+    client: &GlanceClient,
+    id: &str,
+    project: &str,
+    accept: bool,
+) -> Result<(), glance::Error> {
+    client.add_member(id, project).await?;
+    if accept {
+        accept_member(client, id, project).await?;
+    }
+    Ok(())
+}
+
+/// Sets the member's status to `accepted`; a refusal says why and what to do.
+async fn accept_member(
+    client: &GlanceClient,
+    id: &str,
+    project: &str,
+) -> Result<(), glance::Error> {
+    match client
+        .set_member_status(id, project, &MemberStatus::Accepted)
+        .await
+    {
+        Err(glance::Error::Forbidden {
+            operation,
+            image_id,
+            message,
+        }) => Err(glance::Error::Forbidden {
+            operation,
+            image_id,
+            message: format!("{message}; {ACCEPT_REFUSED}"),
+        }),
+        other => other,
+    }
 }
 
 /// Gives an image this run created and verified its final name, visibility, `os_hidden` and

@@ -2,13 +2,14 @@
 //!
 //! The schema checks one value at a time; these checks look across values and files: duplicate
 //! names and versions, Glance names that collide once the naming rules are applied, checksum
-//! shapes, URL schemes. Each finding points at the value to change.
+//! shapes, URL schemes, `shared` lists on images that are not shared. Each finding points at
+//! the value to change.
 
 use std::collections::HashMap;
 
 use super::checksums::Digest;
 use super::diagnostic::{Diagnostic, Location};
-use super::model::{Definition, Origin, Version};
+use super::model::{Definition, Origin, Share, Version, Visibility};
 use super::{Catalog, naming};
 
 /// Runs every semantic check over the loaded definitions.
@@ -20,6 +21,7 @@ pub fn check(catalog: &Catalog) -> Vec<Diagnostic> {
     for definition in &catalog.definitions {
         duplicate_versions(catalog, definition, &mut out);
         urls(catalog, definition, &mut out);
+        shares(catalog, definition, &mut out);
         for (index, version) in definition.versions.iter().enumerate() {
             checksum(catalog, definition.origin, index, version, &mut out);
         }
@@ -118,6 +120,77 @@ fn duplicate_ids(catalog: &Catalog, out: &mut Vec<Diagnostic>) {
             } else {
                 first.insert(key, here);
             }
+        }
+    }
+}
+
+/// `shared` lists: Glance gives members only to `visibility: shared` images (it refuses them
+/// on any other), so a list on an image that is not shared is a contradiction, not a no-op;
+/// and a project listed twice is a typo.
+fn shares(catalog: &Catalog, definition: &Definition, out: &mut Vec<Diagnostic>) {
+    let not_shared = |at: Location, whose: String| {
+        Diagnostic::error(
+            at,
+            "shared-not-shared",
+            format!(
+                "`shared` lists projects, but {whose} is not `visibility: shared`: Glance gives \
+                 members only to shared images"
+            ),
+        )
+        .with_hint("set `visibility: shared`, or remove `shared`")
+    };
+    if let Some(list) = &definition.shared {
+        let takers = definition.versions.iter().filter(|v| v.shared.is_none());
+        let used = takers
+            .clone()
+            .any(|v| definition.version_visibility(v) == Visibility::Shared);
+        if !list.is_empty() && !used && takers.count() > 0 {
+            let whose = format!("no version of `{}` that takes this list", definition.name);
+            out.push(not_shared(
+                catalog.locate_key(definition.origin, "shared"),
+                whose,
+            ));
+        }
+        duplicate_shares(catalog, definition.origin, "shared", list, out);
+    }
+    for (index, version) in definition.versions.iter().enumerate() {
+        let Some(list) = &version.shared else {
+            continue;
+        };
+        let field = format!("versions/{index}/shared");
+        if !list.is_empty() && definition.version_visibility(version) != Visibility::Shared {
+            let whose = format!("version `{}`", version.version);
+            out.push(not_shared(
+                catalog.locate_key(definition.origin, &field),
+                whose,
+            ));
+        }
+        duplicate_shares(catalog, definition.origin, &field, list, out);
+    }
+}
+
+fn duplicate_shares(
+    catalog: &Catalog,
+    origin: Origin,
+    field: &str,
+    list: &[Share],
+    out: &mut Vec<Diagnostic>,
+) {
+    // Keyed by how the entry names its project (its status aside).
+    let mut first: HashMap<String, usize> = HashMap::new();
+    for (index, share) in list.iter().enumerate() {
+        let key = share.to_string();
+        if let Some(earlier) = first.get(&key) {
+            out.push(Diagnostic::error(
+                catalog.locate(origin, &format!("{field}/{index}")),
+                "duplicate-share",
+                format!(
+                    "{share} is listed twice (first at {})",
+                    catalog.locate(origin, &format!("{field}/{earlier}"))
+                ),
+            ));
+        } else {
+            first.insert(key, index);
         }
     }
 }
@@ -267,5 +340,87 @@ fn urls(catalog: &Catalog, definition: &Definition, out: &mut Vec<Diagnostic>) {
                 check(format!("{base}/{field}"), url, true);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::catalog::{Diagnostic, from_text};
+
+    /// A definition shared with demo; `VIS` is its visibility, `VERSION` more versions.
+    const SHARED: &str = "images:\n  - name: X\n    format: qcow2\n    visibility: VIS\n    shared:\n      - project: demo\n        domain: Default\n    versions:\n      - version: '1'\n        url: https://e.org/x.img\n        checksum: sha256:ARG\nVERSION";
+
+    /// Loads `template` with its placeholders filled (`ARG` with a valid digest).
+    fn load(template: &str, visibility: &str, version: &str) -> Vec<Diagnostic> {
+        let text = template
+            .replace("VERSION", version)
+            .replace("VIS", visibility)
+            .replace("ARG", &"a".repeat(64));
+        from_text("c.yaml", &text).diagnostics
+    }
+
+    /// Code and line of each finding, the SCS metadata lint's aside.
+    fn codes(diagnostics: &[Diagnostic]) -> Vec<(&str, u32)> {
+        diagnostics
+            .iter()
+            .filter(|d| !d.code.starts_with("scs-"))
+            .map(|d| (d.code, d.location.line))
+            .collect()
+    }
+
+    /// The first message of the finding `code`.
+    fn message<'a>(diagnostics: &'a [Diagnostic], code: &str) -> &'a str {
+        let found = diagnostics.iter().find(|d| d.code == code);
+        &found
+            .unwrap_or_else(|| panic!("no {code}: {diagnostics:?}"))
+            .message
+    }
+
+    #[test]
+    fn a_shared_list_needs_a_shared_image() {
+        assert_eq!(codes(&load(SHARED, "shared", "")), []);
+        let found = load(SHARED, "public", "");
+        assert_eq!(codes(&found), [("shared-not-shared", 5)]);
+        let text = message(&found, "shared-not-shared");
+        assert!(
+            text.contains("no version of `X` that takes this list"),
+            "{text}"
+        );
+        // One version made shared by itself takes the definition's list.
+        let version = "      - version: '2'\n        url: https://e.org/y.img\n        checksum: \
+                       sha256:ARG\n        visibility: VIS\n";
+        assert_eq!(
+            codes(&load(SHARED, "private", &version.replace("VIS", "shared"))),
+            []
+        );
+        // A version's own list on a version that is not shared.
+        let own = format!("{version}        shared:\n          - project_id: p1\n");
+        let found = load(SHARED, "shared", &own.replace("VIS", "private"));
+        assert_eq!(codes(&found), [("shared-not-shared", 16)]);
+        let text = message(&found, "shared-not-shared");
+        assert!(text.contains("version `2`"), "{text}");
+        // An empty list says "no members", which any visibility can say.
+        let empty = SHARED.replace(
+            "    shared:\n      - project: demo\n        domain: Default\n",
+            "    shared: []\n",
+        );
+        assert_eq!(codes(&load(&empty, "private", "")), []);
+    }
+
+    #[test]
+    fn a_project_listed_twice_is_an_error() {
+        let twice = SHARED.replace(
+            "        domain: Default\n",
+            "        domain: Default\n      - project_id: p1\n      - project: demo\n        \
+             domain: Default\n      - project_id: p1\n        status: accepted\n",
+        );
+        let found = load(&twice, "shared", "");
+        assert_eq!(
+            codes(&found),
+            [("duplicate-share", 9), ("duplicate-share", 11)]
+        );
+        let text = message(&found, "duplicate-share");
+        let first = "project demo (domain Default) is listed twice (first at c.yaml:6:";
+        assert!(text.starts_with(first), "{text}");
     }
 }

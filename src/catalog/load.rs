@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::diagnostic::{Diagnostic, Location};
 use super::model::{Definition, Origin};
-use super::{Catalog, Loaded, SourceFile, lint, node, schema, scs_lint};
+use super::{Catalog, Loaded, SourceFile, lint, node, schema};
 
 /// A catalog path that cannot be read at all (as opposed to a file with problems in it).
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +50,6 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, Error> {
 /// Runs the semantic checks over what loaded and orders all findings by position.
 fn finish(catalog: Catalog, mut diagnostics: Vec<Diagnostic>) -> Loaded {
     diagnostics.extend(lint::check(&catalog));
-    diagnostics.extend(scs_lint::check(&catalog));
     diagnostics.sort_by(|a, b| a.location.cmp(&b.location));
     Loaded {
         catalog,

@@ -13,7 +13,6 @@ mod model;
 pub mod naming;
 mod node;
 mod schema;
-mod scs_lint;
 #[cfg(test)]
 pub(crate) mod tests_props;
 pub mod version;
@@ -25,8 +24,8 @@ pub use load::{Error, load};
 #[cfg(test)]
 pub(crate) use load::{from_files, from_text};
 pub use model::{
-    Compression, Definition, DiskFormat, Method, Naming, OnRotate, Origin, Status, UpstreamKind,
-    Version, Visibility,
+    Compression, Definition, DiskFormat, MemberStatus, Method, Naming, OnRotate, Origin, Share,
+    Status, UpstreamKind, Version, Visibility,
 };
 pub use schema::SCHEMA_TEXT;
 

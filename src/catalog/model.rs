@@ -67,6 +67,9 @@ pub struct Definition {
     pub naming: Naming,
     /// Where `update` looks for new builds; guessed from `os_distro` when absent.
     pub upstream: Option<UpstreamKind>,
+    /// The projects a `visibility: shared` image is shared with (Glance image members).
+    /// `None`: members are not managed; `Some` (even empty): exactly these.
+    pub shared: Option<Vec<Share>>,
 }
 
 /// One version of a definition: the bytes to upload and where they come from.
@@ -97,6 +100,21 @@ pub struct Version {
     pub protected: Option<bool>,
     pub decompress: Option<Compression>,
     pub method: Option<Method>,
+    /// Replaces the definition's `shared` list for this version.
+    pub shared: Option<Vec<Share>>,
+}
+
+/// One project of a `shared` list: by id, or by name and domain (resolved through Keystone
+/// once per run). The schema allows exactly one of the two forms.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct Share {
+    pub project_id: Option<String>,
+    /// A project name, looked up in `domain`.
+    pub project: Option<String>,
+    /// The project's domain, by name or id.
+    pub domain: Option<String>,
+    #[serde(default)]
+    pub status: MemberStatus,
 }
 
 impl Version {
@@ -158,6 +176,12 @@ string_enum!(
     default Private
 );
 string_enum!(
+    /// The member status a `shared` entry asks for. `pending`: Glance's proposal, which the
+    /// member project accepts or rejects itself (never overridden); `accepted`: set for the
+    /// member, which Glance's default policy allows only an admin.
+    MemberStatus { Pending => "pending", Accepted => "accepted" } default Pending
+);
+string_enum!(
     /// Compression of the upstream file; `none` disables detection from the URL suffix.
     Compression { None => "none", Gzip => "gz", Xz => "xz", Bzip2 => "bz2", Zstd => "zst" }
 );
@@ -216,5 +240,30 @@ impl Definition {
             meta.insert("os_version".into(), version.version.clone());
         }
         meta
+    }
+}
+
+impl Definition {
+    /// The projects one version's image is shared with: the version's own list, else the
+    /// definition's (a version's list replaces, never extends, the definition's).
+    pub fn version_shares<'a>(&'a self, version: &'a Version) -> Option<&'a [Share]> {
+        version.shared.as_deref().or(self.shared.as_deref())
+    }
+
+    /// The visibility one version's image gets while it is current.
+    pub fn version_visibility(&self, version: &Version) -> Visibility {
+        version.visibility.unwrap_or(self.visibility)
+    }
+}
+
+impl fmt::Display for Share {
+    /// As people write it: the id, or `name (domain D)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.project_id, &self.project, &self.domain) {
+            (Some(id), _, _) => write!(f, "project {id}"),
+            (None, Some(name), Some(domain)) => write!(f, "project {name} (domain {domain})"),
+            (None, Some(name), None) => write!(f, "project {name}"),
+            (None, None, _) => f.write_str("an unnamed project"),
+        }
     }
 }

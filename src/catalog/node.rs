@@ -167,12 +167,68 @@ pub fn parse(text: &str) -> Result<(Value, SourceMap), SyntaxError> {
                 .to_owned(),
             _ => message.lines().next().unwrap_or("").to_owned(),
         };
-        SyntaxError { pos, message }
+        explained(text, SyntaxError { pos, message })
     })?;
     let mut map = SourceMap::default();
     let mut pointer = String::new();
     let value = to_json(&root, text, &mut pointer, &mut map);
     Ok((value, map))
+}
+
+/// The parser's message for the two mistakes people make most, replaced by one they can act
+/// on, at the place to fix: a tab in the indentation (reported by the parser wherever it
+/// noticed, often a line later), and a file holding several YAML documents.
+fn explained(text: &str, error: SyntaxError) -> SyntaxError {
+    let at = |line: usize, column: usize| Pos {
+        line: u32::try_from(line).unwrap_or(u32::MAX),
+        column: u32::try_from(column).unwrap_or(u32::MAX),
+        ..Pos::default()
+    };
+    if error.message.contains("multiple YAML documents") {
+        let starts: Vec<usize> = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| *l == "---" || l.starts_with("--- ") || l.starts_with("---\t"))
+            .map(|(n, _)| n + 1)
+            .collect();
+        let before_first = text
+            .lines()
+            .take(starts.first().map_or(0, |first| first - 1))
+            .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with(['#', '%']));
+        let documents = starts.len() + usize::from(before_first);
+        let second = if before_first {
+            starts.first()
+        } else {
+            starts.get(1)
+        };
+        if let Some(&line) = second.filter(|_| documents > 1) {
+            return SyntaxError {
+                pos: at(line, 1),
+                message: format!("one catalog per file; found {documents} documents (line {line})"),
+            };
+        }
+    }
+    let indented_by_tab = text.lines().enumerate().find_map(|(n, line)| {
+        let indent: String = line
+            .chars()
+            .take_while(|c| *c == ' ' || *c == '\t')
+            .collect();
+        let rest = &line[indent.len()..];
+        let column = indent.chars().position(|c| c == '\t')?;
+        (!rest.is_empty() && !rest.starts_with('#')).then_some((n + 1, column + 1))
+    });
+    // Only where the tab can be the cause: the parser names it, or it comes before the error
+    // (a tab after the indentation of a block scalar's line is legal content).
+    let cause = indented_by_tab.filter(|(line, _)| {
+        error.message.to_lowercase().contains("tab") || *line <= error.pos.line as usize
+    });
+    match cause {
+        Some((line, column)) => SyntaxError {
+            pos: at(line, column),
+            message: "YAML does not allow tabs for indentation; indent with spaces".into(),
+        },
+        None => error,
+    }
 }
 
 fn to_json(node: &Spanned<Node>, text: &str, pointer: &mut String, map: &mut SourceMap) -> Value {
@@ -256,6 +312,33 @@ mod tests {
             dup.message.contains("duplicate mapping key"),
             "{}",
             dup.message
+        );
+    }
+
+    #[test]
+    fn a_tab_in_the_indentation_is_named_where_it_is() {
+        let err = parse("images:\n  - name: A\n  \tformat: qcow2\n").unwrap_err();
+        assert_eq!((err.pos.line, err.pos.column), (3, 3));
+        assert_eq!(
+            err.message,
+            "YAML does not allow tabs for indentation; indent with spaces"
+        );
+        // A tab inside a block scalar's content is legal and parses.
+        assert!(parse("text: |\n  a\tb\n  \tc\n").is_ok());
+    }
+
+    #[test]
+    fn several_documents_are_counted_and_the_second_is_located() {
+        let err = parse("# catalog\n---\nimages: []\n---\nimages: []\n---\nx: 1\n").unwrap_err();
+        assert_eq!(
+            err.message,
+            "one catalog per file; found 3 documents (line 4)"
+        );
+        assert_eq!((err.pos.line, err.pos.column), (4, 1));
+        let err = parse("images: []\n--- \nimages: []\n").unwrap_err();
+        assert_eq!(
+            err.message,
+            "one catalog per file; found 2 documents (line 2)"
         );
     }
 }

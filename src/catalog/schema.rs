@@ -69,10 +69,10 @@ fn describe(
                 let key_pointer = format!("{pointer}/{}", escape(key));
                 Violation {
                     pos: map.key(&key_pointer).unwrap_or(pos),
-                    pointer: key_pointer,
                     code: "unknown-key",
                     message: format!("unknown key `{key}` in {}", container_name(&pointer)),
-                    hint: None,
+                    hint: did_you_mean(key, &pointer),
+                    pointer: key_pointer,
                 }
             })
             .collect(),
@@ -101,6 +101,20 @@ fn describe(
                 ..violation(
                     "not-a-string",
                     format!("`{field}` must be a string, but YAML read {found}{written}"),
+                )
+            }]
+        }
+        ValidationErrorKind::OneOfNotValid { .. }
+        | ValidationErrorKind::OneOfMultipleValid { .. }
+            if container_name(&pointer) == SHARE =>
+        {
+            vec![Violation {
+                hint: Some("e.g. `- project: demo` with `domain: Default`".into()),
+                ..violation(
+                    "invalid-share",
+                    "a `shared` entry names its project either by `project_id`, or by \
+                     `project` and `domain`"
+                        .into(),
                 )
             }]
         }
@@ -179,9 +193,35 @@ fn container_name(pointer: &str) -> &'static str {
         ["images", _, "versions", _] => "a version",
         [.., "meta"] => "meta",
         [.., "on_rotate"] => "on_rotate",
+        [.., "shared", _] => SHARE,
         _ => "this mapping",
     }
 }
+
+/// The known key closest to a mistyped `key` of the mapping at `pointer` (`min_rma` →
+/// `min_ram`), read from the shipped schema, when one is close enough to be what was meant.
+fn did_you_mean(key: &str, pointer: &str) -> Option<String> {
+    static SCHEMA: LazyLock<Value> =
+        LazyLock::new(|| serde_json::from_str(SCHEMA_TEXT).expect("the shipped schema is JSON"));
+    let properties = match container_name(pointer) {
+        "the catalog (top level)" => "/properties",
+        "an image definition" => "/$defs/definition/properties",
+        "a version" => "/$defs/version/properties",
+        SHARE => "/$defs/share/properties",
+        _ => return None,
+    };
+    let known = SCHEMA.pointer(properties)?.as_object()?;
+    let (best, distance) = known
+        .keys()
+        .map(|name| (name, strsim::damerau_levenshtein(key, name)))
+        .min_by_key(|(_, distance)| *distance)?;
+    // One edit per three characters: typos, not different words.
+    (distance > 0 && distance <= key.chars().count().max(3) / 3)
+        .then(|| format!("did you mean `{best}`?"))
+}
+
+/// How messages name an entry of a `shared` list.
+const SHARE: &str = "a `shared` entry";
 
 fn escape(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
@@ -202,6 +242,22 @@ mod tests {
     #[test]
     fn the_shipped_schema_compiles_and_accepts_a_minimal_catalog() {
         assert_eq!(violations(VALID), vec![]);
+    }
+
+    #[test]
+    fn a_mistyped_key_gets_the_known_key_it_resembles() {
+        let text = VALID.replace(
+            "format: qcow2\n",
+            "format: qcow2\n    min_rma: 512\n    colour: red\n",
+        );
+        let v = violations(&text);
+        let hint = |key: &str| {
+            let found = v.iter().find(|v| v.message.contains(key)).unwrap();
+            found.hint.clone()
+        };
+        assert_eq!(hint("min_rma").as_deref(), Some("did you mean `min_ram`?"));
+        // Nothing close: no guess.
+        assert_eq!(hint("colour"), None);
     }
 
     #[test]
@@ -259,5 +315,48 @@ mod tests {
                 .contains("none, notice, forever, last-N or YYYY-MM-DD")
         );
         assert!(v[2].message.contains("`version`"));
+    }
+
+    #[test]
+    fn a_share_names_its_project_one_way() {
+        let share = |entry: &str| {
+            VALID.replace(
+                "    format: qcow2\n",
+                &format!(
+                    "    format: qcow2\n    visibility: shared\n    shared:\n      - {entry}\n"
+                ),
+            )
+        };
+        for good in [
+            "project_id: ab12",
+            "project: demo\n        domain: Default",
+            "project_id: ab12\n        status: accepted",
+        ] {
+            assert_eq!(violations(&share(good)), vec![], "{good}");
+        }
+        for bad in [
+            "project: demo",
+            "domain: Default",
+            "project_id: ab12\n        project: demo\n        domain: Default",
+            "status: accepted",
+        ] {
+            let v = violations(&share(bad));
+            assert_eq!(v.len(), 1, "{bad}: {v:?}");
+            assert_eq!(
+                (v[0].code, v[0].pos.line),
+                ("invalid-share", 6),
+                "{bad}: {v:?}"
+            );
+            assert!(v[0].message.contains("`project_id`"), "{}", v[0].message);
+        }
+        let v = violations(&share("project_id: ab12\n        status: accept"));
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(
+            v[0].message.contains("`pending`, `accepted`"),
+            "{}",
+            v[0].message
+        );
+        let v = violations(&share("project_id: ab12\n        role: x"));
+        assert_eq!(v[0].message, "unknown key `role` in a `shared` entry");
     }
 }

@@ -234,7 +234,9 @@ pub(crate) fn load_and_check(files: &[Vec<u8>]) -> Result<Loaded, TestCaseError>
             .position(|n| Path::new(n) == path)
             .map(|i| &files[i])
     };
-    for d in &loaded.diagnostics {
+    // The SCS lint of `validate` (check's testcases over the catalog) points into it too.
+    let scs = crate::check::lint(&loaded.catalog, chrono::Utc::now());
+    for d in loaded.diagnostics.iter().chain(&scs) {
         let at = &d.location;
         let bytes = bytes_of(&at.file);
         prop_assert!(bytes.is_some(), "{d}: no such file");

@@ -1,19 +1,22 @@
-//! Modules (scs-0102-v1, scs-0102-v2, scs-0104-v1-2), their main and recommended testcases,
-//! and the [`Report`] of one run.
+//! Modules over the testcases of [`spec`], how a testcase id finds its code, and the
+//! [`Report`] of one run.
 //!
-//! A module passes when every MAIN testcase passes; recommended testcases are reported but
-//! never decide. A testcase shared by several modules runs once.
+//! A module passes when every testcase that decides it passes; a skipped one is named, not
+//! counted. A testcase shared by several modules runs once.
 
+use std::collections::BTreeSet;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 use super::scs0102::{self as p, TestcaseFn};
-use super::{Diagnostic, Images, Level, Log, Origin, Verdict, recency, scs0104};
+use super::spec::{self, ModuleSpec, Role};
+use super::{Diagnostic, Images, Log, Origin, Verdict, recency, scs0104};
 
-/// The scs-0102 testcases in the official order.
+/// The code of every scs-0102 testcase (scs-0104 ids name their standard image instead).
 const SCS0102: &[(&str, TestcaseFn)] = &[
     ("scs-0102-prop-architecture", p::architecture),
     ("scs-0102-prop-hash_algo", p::hash_algo),
@@ -37,80 +40,72 @@ const SCS0102: &[(&str, TestcaseFn)] = &[
     ("scs-0102-os_purpose-uniqueness", p::os_purpose_uniqueness),
 ];
 
-/// Recommended in scs-0102-v1 (certificate v5.1); v2 moves the two os_purpose ones to main.
-const SCS0102_V1_RECOMMENDED: &[&str] = &[
-    "scs-0102-prop-hash_algo",
-    "scs-0102-prop-os_purpose",
-    "scs-0102-os_purpose-uniqueness",
-    "scs-0102-prop-hypervisor_type",
-    "scs-0102-prop-hw_rng_model",
-    "scs-0102-prop-hotfix_hours",
-];
-const SCS0102_V2_RECOMMENDED: &[&str] = &[
-    "scs-0102-prop-hash_algo",
-    "scs-0102-prop-hypervisor_type",
-    "scs-0102-prop-hw_rng_model",
-    "scs-0102-prop-hotfix_hours",
-];
-/// scs-0104-v1-2: every source testcase and the Ubuntu 24.04 image are main; the Debian 12
-/// and CAPI (dash) images are recommended; other images need not exist.
-const SCS0104_RECOMMENDED_IMAGES: &[&str] = &["debian-12", "capi-2"];
-const SCS0104_MANDATORY_IMAGES: &[&str] = &["ubuntu-2404"];
+/// A set of testcases with a verdict of its own: a module of the spec (`spec.rs`),
+/// deciding on its main testcases, or its `-rec` twin, deciding on the recommended ones.
+#[derive(Clone, Copy, Debug)]
+pub struct Module {
+    spec: &'static ModuleSpec,
+    rec: bool,
+}
 
-/// A set of testcases with a verdict of its own.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-pub enum Module {
-    #[serde(rename = "scs-0102-v1")]
-    Scs0102V1,
-    #[serde(rename = "scs-0102-v2")]
-    Scs0102V2,
-    #[serde(rename = "scs-0104-v1-2")]
-    Scs0104V1_2,
+impl PartialEq for Module {
+    fn eq(&self, other: &Module) -> bool {
+        self.id() == other.id()
+    }
+}
+
+impl Eq for Module {}
+
+impl Hash for Module {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.id().hash(state);
+    }
+}
+
+impl Serialize for Module {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.id())
+    }
 }
 
 impl Module {
-    pub const ALL: &[Module] = &[Module::Scs0102V1, Module::Scs0102V2, Module::Scs0104V1_2];
+    /// Every module, each main one followed by its `-rec` twin.
+    pub fn all() -> Vec<Module> {
+        spec::MODULES
+            .iter()
+            .flat_map(|spec| [Module { spec, rec: false }, Module { spec, rec: true }])
+            .collect()
+    }
+
+    /// The modules `check` decides on when none is named: the main ones. Their recommended
+    /// testcases are still reported (and named in the module line), but, as in the
+    /// certification, never decide; a `-rec` module decides only when asked for.
+    pub fn defaults() -> Vec<Module> {
+        Module::all().into_iter().filter(|m| !m.rec).collect()
+    }
+
     /// The ids `--module` accepts.
-    pub const IDS: &[&str] = &["scs-0102-v1", "scs-0102-v2", "scs-0104-v1-2"];
+    pub fn ids() -> Vec<&'static str> {
+        Module::all().into_iter().map(Module::id).collect()
+    }
 
     pub fn id(self) -> &'static str {
-        match self {
-            Module::Scs0102V1 => Self::IDS[0],
-            Module::Scs0102V2 => Self::IDS[1],
-            Module::Scs0104V1_2 => Self::IDS[2],
+        if self.rec {
+            self.spec.rec_id
+        } else {
+            self.spec.id
         }
     }
 
-    /// Every testcase id of the module with whether it is main (`true`) or recommended.
-    pub fn testcases(self) -> Vec<(String, bool)> {
-        match self {
-            Module::Scs0102V1 | Module::Scs0102V2 => {
-                let recommended = if self == Module::Scs0102V1 {
-                    SCS0102_V1_RECOMMENDED
-                } else {
-                    SCS0102_V2_RECOMMENDED
-                };
-                SCS0102
-                    .iter()
-                    .map(|(id, _)| ((*id).to_owned(), !recommended.contains(id)))
-                    .collect()
-            }
-            Module::Scs0104V1_2 => {
-                let standards = crate::scs::STANDARD_IMAGES;
-                let sources = standards
-                    .iter()
-                    .map(|s| (format!("scs-0104-source-{}", s.id), true));
-                let wanted = SCS0104_MANDATORY_IMAGES
-                    .iter()
-                    .map(|id| (format!("scs-0104-image-{id}"), true))
-                    .chain(
-                        SCS0104_RECOMMENDED_IMAGES
-                            .iter()
-                            .map(|id| (format!("scs-0104-image-{id}"), false)),
-                    );
-                sources.chain(wanted).collect()
-            }
+    /// Every testcase of the module with whether it decides the module (`true`): the main
+    /// and then the recommended ones of a main module, the recommended ones of a `-rec` one.
+    pub fn testcases(self) -> Vec<(&'static str, bool)> {
+        let recommended = self.spec.with(Role::Recommended).into_iter();
+        if self.rec {
+            return recommended.map(|id| (id, true)).collect();
         }
+        let main = self.spec.with(Role::Main).into_iter().map(|id| (id, true));
+        main.chain(recommended.map(|id| (id, false))).collect()
     }
 }
 
@@ -124,11 +119,10 @@ impl FromStr for Module {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Module, String> {
-        Module::ALL
-            .iter()
-            .copied()
+        Module::all()
+            .into_iter()
             .find(|m| m.id() == s)
-            .ok_or_else(|| format!("unknown module `{s}` (known: {})", Module::IDS.join(", ")))
+            .ok_or_else(|| format!("unknown module `{s}` (known: {})", Module::ids().join(", ")))
     }
 }
 
@@ -140,30 +134,35 @@ pub struct TestcaseReport {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-/// One module's verdict: FAIL if a main testcase failed, else ABORT if one aborted, else PASS.
+/// One module's verdict: FAIL if a deciding testcase failed, else ABORT if one aborted,
+/// else PASS — with the deciding testcases that were skipped listed, as a PASS does not cover
+/// them.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ModuleReport {
     pub id: Module,
     pub verdict: Verdict,
+    /// The testcases that decide the module.
     pub main: Vec<String>,
     pub recommended: Vec<String>,
+    /// Deciding testcases this mode could not judge (SKIP).
+    pub skipped: Vec<String>,
 }
 
 /// Everything one `check` run found. Plain data; the CLI renders it as text or JSON.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Report {
-    pub format_version: u32,
+    pub format_version: &'static str,
     pub origin: Origin,
     pub checked_at: DateTime<Utc>,
     /// How many images were checked (visible, public or community).
     pub images: usize,
-    /// Each testcase once, in module order.
+    /// Each testcase once, in the spec's order.
     pub testcases: Vec<TestcaseReport>,
     pub modules: Vec<ModuleReport>,
 }
 
 impl Report {
-    /// Whether every main testcase of every module passed (exit status 0).
+    /// Whether every deciding testcase of every module passed or was skipped (exit status 0).
     pub fn passed(&self) -> bool {
         self.modules.iter().all(|m| m.verdict == Verdict::Pass)
     }
@@ -187,56 +186,83 @@ pub fn evaluate(id: &str, images: &Images, now: DateTime<Utc>) -> Option<Testcas
         return None;
     };
     let verdict = match outcome {
-        Ok(true) => Verdict::Pass,
         Ok(false) => Verdict::Fail,
+        Ok(true) if log.skipped => Verdict::Skip,
+        Ok(true) => Verdict::Pass,
         Err(abort) => {
-            log.push(Level::Error, format!("testcase aborted: {}", abort.0));
+            log.lines.push(abort.0);
             Verdict::Abort
         }
     };
     Some(TestcaseReport {
         id: id.to_owned(),
         verdict,
-        diagnostics: log.0,
+        diagnostics: log.lines,
     })
 }
 
 /// Runs every testcase of `modules` once over `images` and gives each module its verdict.
 pub fn run(modules: &[Module], images: &Images, now: DateTime<Utc>) -> Report {
-    let mut testcases: Vec<TestcaseReport> = Vec::new();
-    let mut reports = Vec::new();
+    let wanted: BTreeSet<&str> = modules
+        .iter()
+        .flat_map(|m| m.testcases())
+        .map(|(id, _)| id)
+        .collect();
+    report(&wanted, modules, images, now)
+}
+
+/// What `check` does when no module is named: every testcase the spec declares (also one no
+/// module lists, as the official runner reports it), judged by the default modules.
+pub fn run_everything(images: &Images, now: DateTime<Utc>) -> Report {
+    let every: BTreeSet<&str> = spec::testcases().collect();
+    report(&every, &Module::defaults(), images, now)
+}
+
+fn report(
+    wanted: &BTreeSet<&str>,
+    modules: &[Module],
+    images: &Images,
+    now: DateTime<Utc>,
+) -> Report {
+    let testcases: Vec<TestcaseReport> = spec::testcases()
+        .filter(|id| wanted.contains(id))
+        .map(|id| evaluate(id, images, now).expect("the spec's testcases have code"))
+        .collect();
+    let verdict_of = |id: &str| testcases.iter().find(|t| t.id == id).map(|t| t.verdict);
+    let mut reports: Vec<ModuleReport> = Vec::new();
     for &module in modules {
-        let mut report = ModuleReport {
-            id: module,
-            verdict: Verdict::Pass,
-            main: Vec::new(),
-            recommended: Vec::new(),
-        };
-        for (id, main) in module.testcases() {
-            if !testcases.iter().any(|t| t.id == id) {
-                testcases.push(evaluate(&id, images, now).expect("module testcases are known"));
-            }
-            if main {
-                report.main.push(id);
-            } else {
-                report.recommended.push(id);
-            }
+        if reports.iter().any(|r| r.id == module) {
+            continue;
         }
-        let verdict_of = |id: &String| testcases.iter().find(|t| &t.id == id).map(|t| t.verdict);
-        let main: Vec<Verdict> = report.main.iter().filter_map(verdict_of).collect();
-        report.verdict = if main.contains(&Verdict::Fail) {
+        let (main, recommended): (Vec<_>, Vec<_>) =
+            module.testcases().into_iter().partition(|(_, main)| *main);
+        let ids = |list: Vec<(&str, bool)>| -> Vec<String> {
+            list.into_iter().map(|(id, _)| id.to_owned()).collect()
+        };
+        let (main, recommended) = (ids(main), ids(recommended));
+        let deciding: Vec<Verdict> = main.iter().filter_map(|id| verdict_of(id)).collect();
+        let verdict = if deciding.contains(&Verdict::Fail) {
             Verdict::Fail
-        } else if main.contains(&Verdict::Abort) {
+        } else if deciding.contains(&Verdict::Abort) {
             Verdict::Abort
         } else {
             Verdict::Pass
         };
-        if !reports.iter().any(|r: &ModuleReport| r.id == module) {
-            reports.push(report);
-        }
+        let skipped = main
+            .iter()
+            .filter(|id| verdict_of(id) == Some(Verdict::Skip))
+            .cloned()
+            .collect();
+        reports.push(ModuleReport {
+            id: module,
+            verdict,
+            main,
+            recommended,
+            skipped,
+        });
     }
     Report {
-        format_version: 1,
+        format_version: "2",
         origin: images.origin,
         checked_at: now,
         images: images.images.len(),

@@ -17,7 +17,7 @@
 
 use super::dates::{self, DATE_FORMATS, MARKER_DATE_FORMATS};
 use super::scs0102::registered;
-use super::{Abort, Image, Images, Log, Outcome};
+use super::{Abort, Image, Images, Level, Log, Outcome};
 use crate::scs;
 
 /// The official `is_outdated` result codes 0–3.
@@ -49,7 +49,11 @@ pub(crate) fn staleness(image: &Image, now: i64, log: &mut Log) -> Result<Stalen
     .unwrap_or_else(|| registered(image));
     let frequency = image.property("replace_frequency").unwrap_or("never");
     let Some(period) = scs::replace_period_secs(frequency) else {
-        log.warning(format!("invalid replace frequency {frequency}"));
+        log.about(
+            Level::Warning,
+            &[image],
+            format!("invalid replace frequency {frequency}"),
+        );
         return Ok(Staleness::Fresh);
     };
     // Float arithmetic, as in Python: `now <= bdate + 1.1 * secs`.
@@ -57,11 +61,14 @@ pub(crate) fn staleness(image: &Image, now: i64, log: &mut Log) -> Result<Stalen
         return Ok(Staleness::Fresh);
     }
     let Some(until) = image.property("provided_until") else {
-        return Err(Abort(format!(
-            "image {} is outdated and has no provided_until (the official check raises \
-             KeyError)",
-            image.name
-        )));
+        return Err(Abort::at(
+            image,
+            format!(
+                "image {} is outdated and has no provided_until (the official check raises \
+                 KeyError)",
+                image.name
+            ),
+        ));
     };
     if matches!(until, "none" | "notice") {
         return Ok(Staleness::Fresh);
@@ -103,21 +110,20 @@ fn replacement<'a>(
 pub(crate) fn image_recency(images: &Images, now: i64, log: &mut Log) -> Outcome {
     let by_name = images.by_name();
     if by_name.len() != images.images.len() {
-        let mut duplicates: Vec<&str> = Vec::new();
+        let mut duplicates: Vec<&Image> = Vec::new();
         for image in &images.images {
             let count = images
                 .images
                 .iter()
                 .filter(|i| i.name == image.name)
                 .count();
-            if count > 1 && !duplicates.contains(&image.name.as_str()) {
-                duplicates.push(&image.name);
+            if count > 1 && !duplicates.iter().any(|d| d.name == image.name) {
+                duplicates.push(image);
             }
         }
-        log.warning(format!(
-            "duplicate names detected: {}",
-            duplicates.join(", ")
-        ));
+        let names: Vec<&str> = duplicates.iter().map(|i| i.name.as_str()).collect();
+        let message = format!("duplicate names detected: {}", names.join(", "));
+        log.about(Level::Warning, &duplicates, message);
     }
     let mut errors = 0;
     for image in &images.images {
@@ -125,21 +131,31 @@ pub(crate) fn image_recency(images: &Images, now: i64, log: &mut Log) -> Outcome
         match staleness(image, now, log)? {
             Staleness::Fresh => continue,
             Staleness::BadProvidedUntil => {
-                log.error(format!(
-                    "Image \"{name}\" does not provide a valid provided until date"
-                ));
+                log.about(
+                    Level::Error,
+                    &[image],
+                    format!("Image \"{name}\" does not provide a valid provided until date"),
+                );
                 errors += 1;
                 continue;
             }
-            Staleness::Unmarked => log.warning(format!(
-                "Image \"{name}\" seems outdated (acc. to its repl freq) but is not hidden or \
-                 otherwise marked"
-            )),
+            Staleness::Unmarked => log.about(
+                Level::Warning,
+                &[image],
+                format!(
+                    "Image \"{name}\" seems outdated (acc. to its repl freq) but is not hidden \
+                     or otherwise marked"
+                ),
+            ),
             Staleness::Marked => {}
         }
         match replacement(images, name, now, log)? {
             None => {
-                log.error(format!("Image \"{name}\" outdated without replacement"));
+                log.about(
+                    Level::Error,
+                    &[image],
+                    format!("Image \"{name}\" outdated without replacement"),
+                );
                 errors += 1;
             }
             Some(found) => log.info(format!(

@@ -68,10 +68,10 @@ pub(crate) fn architecture(images: &Images, _now: i64, log: &mut Log) -> Outcome
     )
 }
 
-/// `os_hash_algo` is set by Glance when data is uploaded; offline it is unknown.
+/// `os_hash_algo` is set by Glance when data is uploaded; offline it is unknown (SKIP).
 pub(crate) fn hash_algo(images: &Images, _now: i64, log: &mut Log) -> Outcome {
     if images.origin == Origin::Catalog {
-        log.info("os_hash_algo is chosen by Glance on upload: not checked offline");
+        log.skip("os_hash_algo is chosen by Glance on upload: not checked offline");
         return Ok(true);
     }
     let offenders: Vec<&Image> = images
@@ -90,21 +90,24 @@ pub(crate) fn hash_algo(images: &Images, _now: i64, log: &mut Log) -> Outcome {
 /// `min_disk` non-zero and at least the stored size. The official code compares
 /// `min_disk * GiB < size` for every image with a non-zero `min_disk`; an image without
 /// data has no size there (`None`), which raises in Python: the testcase aborts. Offline the
-/// size is unknown, so only the non-zero rule is checked.
+/// size is unknown, so only the non-zero rule is checked: FAIL on a zero, else SKIP.
 pub(crate) fn min_disk(images: &Images, _now: i64, log: &mut Log) -> Outcome {
     let unset: Vec<&Image> = images.images.iter().filter(|i| i.min_disk == 0).collect();
     log.offenders(Level::Error, "property min_disk not set", &unset);
     let sized: Vec<&Image> = images.images.iter().filter(|i| i.min_disk != 0).collect();
     if images.origin == Origin::Catalog {
-        log.info("image sizes are unknown before upload: min_disk vs. size not checked offline");
+        log.skip("image sizes are unknown before upload: min_disk vs. size not checked offline");
         return Ok(unset.is_empty());
     }
     if let Some(image) = sized.iter().find(|i| i.size.is_none()) {
-        return Err(Abort(format!(
-            "image {} has no size (no data uploaded): the official check cannot compare \
-             min_disk with it",
-            image.name
-        )));
+        return Err(Abort::at(
+            image,
+            format!(
+                "image {} has no size (no data uploaded): the official check cannot compare \
+                 min_disk with it",
+                image.name
+            ),
+        ));
     }
     let small: Vec<&Image> = sized
         .into_iter()
@@ -155,7 +158,14 @@ pub(crate) fn hw_disk_bus(images: &Images, _now: i64, log: &mut Log) -> Outcome 
 pub(crate) fn hypervisor_type(images: &Images, _now: i64, log: &mut Log) -> Outcome {
     let allowed = values(scs::HYPERVISOR_TYPES, true);
     let cause = "property hypervisor_type not correct";
-    one_of(images, "hypervisor_type", &allowed, cause, log)
+    let passed = one_of(images, "hypervisor_type", &allowed, cause, log)?;
+    if !passed {
+        log.hint(format!(
+            "accepted: {}; SCS spells hyper-v with a dash and calls vmware esxi",
+            scs::HYPERVISOR_TYPES.join(", ")
+        ));
+    }
+    Ok(passed)
 }
 
 pub(crate) fn hw_rng_model(images: &Images, _now: i64, log: &mut Log) -> Outcome {
@@ -184,43 +194,53 @@ pub(crate) fn image_build_date(images: &Images, now: i64, log: &mut Log) -> Outc
     let mut errors = 0;
     for image in &images.images {
         if images.origin == Origin::Catalog && image.property("image_build_date").is_none() {
-            log.warning(format!(
-                "Image \"{}\": no build_date in the catalog; apply records the upstream \
-                 file's Last-Modified day as image_build_date",
-                image.name
-            ));
+            log.about(
+                Level::Warning,
+                &[image],
+                format!(
+                    "Image \"{}\": no build_date in the catalog; apply records the upstream \
+                     file's Last-Modified day as image_build_date",
+                    image.name
+                ),
+            );
             continue;
         }
         let rdate = registered(image);
         let text = image.property("image_build_date").unwrap_or("");
         let bdate = dates::parse(text, DATE_FORMATS);
+        let name = &image.name;
         match bdate {
-            None => log.error(format!(
-                "Image \"{}\": image_build_date \"{text}\" INVALID",
-                image.name
-            )),
-            Some(b) if b > rdate => log.error(format!(
-                "Image \"{}\": image_build_date {text} AFTER registration date {}",
-                image.name,
-                image
-                    .created_at
-                    .map_or_else(|| "(none)".to_owned(), |t| t.to_rfc3339())
-            )),
+            None => log.about(
+                Level::Error,
+                &[image],
+                format!("Image \"{name}\": image_build_date \"{text}\" INVALID"),
+            ),
+            Some(b) if b > rdate => log.about(
+                Level::Error,
+                &[image],
+                format!(
+                    "Image \"{name}\": image_build_date {text} AFTER registration date {}",
+                    image
+                        .created_at
+                        .map_or_else(|| "(none)".to_owned(), |t| t.to_rfc3339())
+                ),
+            ),
             Some(_) => {}
         }
         if bdate.is_none() || bdate.is_some_and(|b| b > rdate) {
             errors += 1;
         }
         if bdate.unwrap_or(rdate) > now {
-            log.error(format!(
-                "Image \"{}\" has build time in the future: {}",
-                image.name,
-                if bdate.is_some() {
-                    text
-                } else {
-                    "(registration)"
-                }
-            ));
+            let when = if bdate.is_some() {
+                text
+            } else {
+                "(registration)"
+            };
+            log.about(
+                Level::Error,
+                &[image],
+                format!("Image \"{name}\" has build time in the future: {when}"),
+            );
             errors += 1;
         }
     }
@@ -278,10 +298,14 @@ pub(crate) fn uuid_validity(images: &Images, _now: i64, log: &mut Log) -> Outcom
             || last_n
             || dates::parse(value, DATE_FORMATS).is_some();
         if !ok {
-            log.error(format!(
-                "Image \"{}\": property uuid_validity INVALID: {value}",
-                image.name
-            ));
+            log.about(
+                Level::Error,
+                &[image],
+                format!(
+                    "Image \"{}\": property uuid_validity INVALID: {value}",
+                    image.name
+                ),
+            );
             errors += 1;
         }
     }
@@ -296,10 +320,14 @@ pub(crate) fn hotfix_hours(images: &Images, _now: i64, log: &mut Log) -> Outcome
         if value.is_empty() || value.bytes().all(|b| b.is_ascii_digit()) {
             continue;
         }
-        log.error(format!(
-            "Image \"{}\": property hotfix_hours INVALID: {value}",
-            image.name
-        ));
+        log.about(
+            Level::Error,
+            &[image],
+            format!(
+                "Image \"{}\": property hotfix_hours INVALID: {value}",
+                image.name
+            ),
+        );
         errors += 1;
     }
     Ok(errors == 0)

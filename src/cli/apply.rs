@@ -14,7 +14,7 @@ use chrono::SecondsFormat;
 
 use super::Exit;
 use super::args::{ApplyArgs, OutputFormat};
-use super::cloud::{connect, observe};
+use super::cloud::connect;
 use super::output;
 use super::progress::{ProgressMode, hooks};
 use super::reconcile::{self, Config};
@@ -81,7 +81,7 @@ async fn locked(
     quiet: bool,
     fetch: FetchOptions,
 ) -> anyhow::Result<Exit> {
-    let observed = observe(clients).await?;
+    let observed = config.observe(clients).await?;
     let targets: Vec<Target> = clients
         .iter()
         .zip(&observed)

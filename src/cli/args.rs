@@ -13,7 +13,12 @@ use crate::plan::Prune;
 
 /// Keeps OpenStack Glance in line with declarative YAML image catalogs.
 #[derive(Debug, Parser)]
-#[command(name = "image-manager", version, about, max_term_width = 100)]
+#[command(
+    name = "image-manager",
+    version = env!("IMAGE_MANAGER_VERSION"),
+    about,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -73,6 +78,18 @@ pub enum Command {
     /// streaming; --write records the `mirror_url`s in the catalog. Credentials:
     /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (AWS_SESSION_TOKEN).
     Mirror(MirrorArgs),
+    /// Print a shell completion script, e.g. `image-manager completions bash >
+    /// /etc/bash_completion.d/image-manager`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `image-manager man > /usr/local/share/man/man1/image-manager.1`;
+    /// with --dir, write it and one page per subcommand (image-manager-plan.1, …) into DIR.
+    Man {
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// Which catalog files a command reads: the one `--images` every subcommand shares.
@@ -113,6 +130,33 @@ impl ValidateArgs {
     }
 }
 
+/// How to reach OpenStack beyond clouds.yaml: openstackclient's flags, with its meaning
+/// (they override the cloud's entry for this run).
+#[derive(Debug, Args)]
+pub struct OpenStackArgs {
+    /// Region whose endpoints to use (overrides `region_name`).
+    #[arg(long, value_name = "REGION")]
+    pub os_region_name: Option<String>,
+    /// CA bundle (PEM) that verifies Keystone's and Glance's certificates (overrides `cacert`).
+    #[arg(long, value_name = "FILE")]
+    pub os_cacert: Option<PathBuf>,
+    /// Do not verify Keystone's and Glance's TLS certificates (overrides `verify`). Unsafe:
+    /// for test clouds only.
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+impl OpenStackArgs {
+    /// The clouds.yaml overrides these flags ask for.
+    pub fn overrides(&self) -> crate::glance::Overrides {
+        crate::glance::Overrides {
+            region: self.os_region_name.clone(),
+            cacert: self.os_cacert.clone(),
+            insecure: self.insecure,
+        }
+    }
+}
+
 /// What `plan` and `apply` reconcile: which catalog, which clouds, which images.
 #[derive(Debug, Args)]
 pub struct Selection {
@@ -120,8 +164,10 @@ pub struct Selection {
     pub catalog: CatalogArgs,
     /// Cloud name in clouds.yaml (repeatable: one plan per cloud); default: $OS_CLOUD, else
     /// the OS_* variables.
-    #[arg(long = "cloud", value_name = "NAME")]
+    #[arg(long = "cloud", visible_alias = "os-cloud", value_name = "NAME")]
     pub clouds: Vec<String>,
+    #[command(flatten)]
+    pub openstack: OpenStackArgs,
     /// Only definitions whose name matches this regular expression (unanchored).
     #[arg(long, value_name = "REGEX", value_parser = parse_regex)]
     pub filter: Option<Regex>,
@@ -172,8 +218,8 @@ pub struct ApplyArgs {
     /// Allow the deletes `--prune delete` plans (asked interactively on a terminal).
     #[arg(long)]
     pub yes: bool,
-    /// Seconds an import may take once the bytes are in, before it counts as stuck.
-    #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
+    /// Seconds an import may take once the bytes are in, before it counts as stuck (at least 1).
+    #[arg(long, value_name = "SECONDS", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..))]
     pub import_timeout: u64,
     /// How long to wait for another `apply` holding a cloud's apply lock before giving up
     /// (exit 1, nothing changed). 0: do not wait.
@@ -183,6 +229,33 @@ pub struct ApplyArgs {
     /// died holds the lock at most this long.
     #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(3..))]
     pub lock_lease: u64,
+}
+
+impl Command {
+    /// The output format the command was asked for (`None`: it has no `--output`).
+    pub fn output(&self) -> Option<OutputFormat> {
+        match self {
+            Command::Validate(args) => Some(args.output),
+            Command::Plan(args) => Some(args.output),
+            Command::Apply(args) => Some(args.output),
+            Command::Check(args) => Some(args.output),
+            Command::Update(args) => Some(args.output),
+            Command::Mirror(args) => Some(args.output),
+            Command::Completions { .. } | Command::Man { .. } => None,
+        }
+    }
+}
+
+/// Whether a command line that clap refused asked for `--output json` (so its usage error is
+/// printed as a JSON document too).
+pub fn asks_for_json(args: impl IntoIterator<Item = std::ffi::OsString>) -> bool {
+    let args: Vec<String> = args
+        .into_iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    args.windows(2)
+        .any(|pair| pair[0] == "--output" && pair[1] == "json")
+        || args.iter().any(|a| a == "--output=json")
 }
 
 /// The managed tag when `--tag` is not given.
@@ -351,14 +424,22 @@ mod tests {
 pub struct CheckArgs {
     /// Cloud name in clouds.yaml; default: $OS_CLOUD, else the OS_* variables. Use a plain
     /// member's credentials: the official suite counts only what a member sees.
-    #[arg(long, value_name = "NAME", conflicts_with = "offline")]
+    #[arg(
+        long,
+        visible_alias = "os-cloud",
+        value_name = "NAME",
+        conflicts_with = "offline"
+    )]
     pub cloud: Option<String>,
-    /// Module to check (repeatable); default: all.
+    #[command(flatten)]
+    pub openstack: OpenStackArgs,
+    /// Module to check (repeatable); default: every testcase, judged by the main modules
+    /// (a `-rec` module, of the recommended testcases, decides only when named).
     #[arg(
         long = "module",
         value_name = "MODULE",
         value_parser = clap::builder::TypedValueParser::map(
-            clap::builder::PossibleValuesParser::new(crate::check::Module::IDS),
+            clap::builder::PossibleValuesParser::new(crate::check::Module::ids()),
             |id| id.parse::<crate::check::Module>().expect("a listed module id"),
         )
     )]
@@ -380,10 +461,10 @@ pub struct CheckArgs {
 }
 
 impl CheckArgs {
-    /// The modules given, or all of them.
+    /// The modules given, or the main ones.
     pub fn modules(&self) -> Vec<crate::check::Module> {
         if self.modules.is_empty() {
-            crate::check::Module::ALL.to_vec()
+            crate::check::Module::defaults()
         } else {
             self.modules.clone()
         }
@@ -403,8 +484,8 @@ pub struct UpdateArgs {
     /// Keep only the newest N versions of each checked definition, dropping older entries.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub keep_versions: Option<u16>,
-    /// Timeout in seconds for each upstream request.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    /// Timeout in seconds for each upstream request (at least 1).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
     /// Output format of the report.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]

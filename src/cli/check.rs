@@ -1,9 +1,11 @@
 //! `image-manager check`: the official SCS testcases against a cloud, or the catalog offline.
 //!
 //! Output follows the official runner: one `<testcase-id>: PASS|FAIL|ABORT` line per testcase
-//! on stdout (then one `module <id>: VERDICT` line per module), diagnostics on stderr as
-//! `LEVEL: <testcase-id>: message`. `--output json` prints the whole [`Report`] instead.
-//! Exit 0 when every main testcase of the selected modules passes, else 1.
+//! on stdout (`SKIP` where this mode cannot judge it), then one `module <id>: VERDICT` line
+//! per module, diagnostics on stderr as `LEVEL: <testcase-id>: message`. `--output json`
+//! prints the whole [`Report`] instead. Without `--module` every testcase of the spec runs,
+//! judged by the main modules. Exit 0 when every deciding testcase of those modules passes
+//! (or is skipped), else 1.
 //!
 //! `--tag` scopes a cloud's check to the images carrying a tag (e.g. what `apply` published
 //! under the managed tag), for a gate on one publisher's images; the official suite sees all
@@ -20,11 +22,10 @@ use std::path::PathBuf;
 use chrono::Utc;
 use serde_json::json;
 
-use super::args::{CheckArgs, DEFAULT_MANAGED_TAG, OutputFormat};
+use super::args::{CheckArgs, OutputFormat};
 use super::{Exit, output};
 
 use crate::check::{self, Images, Report, Verdict};
-use crate::desired;
 use crate::glance::{ConnectOptions, ObservedState};
 
 /// What was checked, for the human summary and the JSON `subject`.
@@ -43,21 +44,27 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<Exit> {
         (Subject::Catalog(paths), images, None)
     } else {
         let runtime = super::runtime()?;
-        let mut state = runtime.block_on(observe(args.cloud.as_deref()))?;
+        let mut state = runtime.block_on(observe(args))?;
         let warning = check::admin_view_hint(&state);
         if let Some(tag) = &args.tag {
             state.images.retain(|i| i.has_tag(tag));
         }
+        let mut images = Images::from_observed(&state);
+        images.partial = args.tag.is_some();
         (
             Subject::Cloud(state.cloud.clone(), args.tag.clone()),
-            Images::from_observed(&state),
+            images,
             warning,
         )
     };
     if let Some(warning) = &warning {
         eprintln!("WARNING: {warning}");
     }
-    let report = check::run(&args.modules(), &images, now);
+    let report = if args.modules.is_empty() {
+        check::run_everything(&images, now)
+    } else {
+        check::run(&args.modules, &images, now)
+    };
     print(&report, &subject, warning.as_deref(), args.output)?;
     Ok(if report.passed() {
         Exit::Success
@@ -69,19 +76,14 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<Exit> {
 /// The images a valid catalog would publish; a catalog with errors is not checked.
 fn offline_images(paths: &[PathBuf], now: chrono::DateTime<Utc>) -> anyhow::Result<Images> {
     let catalog = super::valid_catalog(paths, "checked")?;
-    let options = desired::Options {
-        managed_tag: DEFAULT_MANAGED_TAG.into(),
-        filter: None,
-        today: now.date_naive(),
-    };
-    let desired = desired::resolve(&catalog, &options);
-    Ok(Images::from_desired(&desired, now))
+    Ok(Images::from_catalog(&catalog, now))
 }
 
-/// The cloud as `plan` observes it (`None`: `OS_CLOUD` or the `OS_*` variables).
-async fn observe(cloud: Option<&str>) -> anyhow::Result<ObservedState> {
+/// The cloud as `plan` observes it (no `--cloud`: `OS_CLOUD` or the `OS_*` variables).
+async fn observe(args: &CheckArgs) -> anyhow::Result<ObservedState> {
     let options = ConnectOptions {
-        cloud: cloud.map(str::to_owned),
+        cloud: args.cloud.clone(),
+        overrides: args.openstack.overrides(),
         ..ConnectOptions::default()
     };
     let clients = super::cloud::connect(std::slice::from_ref(&options)).await?;
@@ -101,7 +103,7 @@ fn print(
             eprintln!("INFO: {}", summary(report, subject));
             for testcase in &report.testcases {
                 for d in &testcase.diagnostics {
-                    eprintln!("{}: {}: {}", d.level, testcase.id, d.message);
+                    eprintln!("{}: {}: {d}", d.level, testcase.id);
                 }
             }
             output::stdout(|out| text(report, out))
@@ -132,7 +134,7 @@ fn summary(report: &Report, subject: &Subject) -> String {
             let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
             format!(
                 "catalog {} (the visible public and community images it would publish; \
-                 sizes and os_hash_algo are unknown offline)",
+                 sizes and os_hash_algo are unknown offline: what needs them is SKIP)",
                 paths.join(", ")
             )
         }
@@ -140,7 +142,8 @@ fn summary(report: &Report, subject: &Subject) -> String {
     format!("checked {} image(s) of {what}", report.images)
 }
 
-/// The stdout lines: testcases, then modules with the recommended testcases not passing.
+/// The stdout lines: testcases, then modules with their skipped deciding testcases and the
+/// recommended ones that failed or aborted.
 fn text(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     for testcase in &report.testcases {
         writeln!(out, "{}: {}", testcase.id, testcase.verdict)?;
@@ -152,15 +155,22 @@ fn text(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             .filter(|id| {
                 report
                     .testcase(id)
-                    .is_some_and(|t| t.verdict != Verdict::Pass)
+                    .is_some_and(|t| matches!(t.verdict, Verdict::Fail | Verdict::Abort))
             })
             .map(String::as_str)
             .collect();
+        let mut notes = Vec::new();
+        if !module.skipped.is_empty() {
+            notes.push(format!("skipped: {}", module.skipped.join(", ")));
+        }
+        if !weak.is_empty() {
+            notes.push(format!("recommended, not passing: {}", weak.join(", ")));
+        }
         write!(out, "module {}: {}", module.id, module.verdict)?;
-        if weak.is_empty() {
+        if notes.is_empty() {
             writeln!(out)?;
         } else {
-            writeln!(out, " (recommended, not passing: {})", weak.join(", "))?;
+            writeln!(out, " ({})", notes.join("; "))?;
         }
     }
     Ok(())
@@ -185,7 +195,8 @@ mod tests {
     #[test]
     fn defaults_and_flags() {
         let args = check_args(&[]).unwrap();
-        assert_eq!(args.modules(), Module::ALL);
+        assert_eq!(args.modules(), Module::defaults());
+        assert!(args.modules.is_empty(), "no --module: every testcase runs");
         assert_eq!((args.cloud.as_deref(), args.offline), (None, false));
         assert_eq!(args.output, OutputFormat::Text);
         let args = check_args(&[
@@ -200,7 +211,13 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(args.cloud.as_deref(), Some("member"));
-        assert_eq!(args.modules(), [Module::Scs0104V1_2, Module::Scs0102V1]);
+        let ids: Vec<&str> = args.modules().into_iter().map(Module::id).collect();
+        assert_eq!(ids, ["scs-0104-v1-2", "scs-0102-v1"]);
+        for id in Module::ids() {
+            let args = check_args(&["--module", id]).unwrap();
+            assert_eq!(args.modules()[0].id(), id);
+        }
+        assert_eq!(Module::ids().len(), 8);
         assert_eq!(args.tag, None);
         let args = check_args(&["--cloud", "member", "--tag", "managed_by_image_manager"]);
         assert_eq!(
@@ -228,23 +245,62 @@ mod tests {
         }
     }
 
+    fn lines(report: &Report) -> Vec<String> {
+        let mut out = Vec::new();
+        text(report, &mut out).unwrap();
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
     #[test]
     fn text_lists_testcases_then_modules() {
         let images = Images {
             origin: check::Origin::Catalog,
             images: Vec::new(),
+            partial: true,
         };
-        let report = check::run(&[Module::Scs0104V1_2], &images, Utc::now());
-        let mut out = Vec::new();
-        text(&report, &mut out).unwrap();
-        let out = String::from_utf8(out).unwrap();
-        let lines: Vec<&str> = out.lines().collect();
-        assert_eq!(lines[0], "scs-0104-source-ubuntu-2404: PASS");
-        assert!(lines.contains(&"scs-0104-image-ubuntu-2404: FAIL"));
+        let module: Module = "scs-0104-v1-2".parse().unwrap();
+        let lines = lines(&check::run(&[module], &images, Utc::now()));
+        assert_eq!(lines[0], "scs-0104-source-capi-1: PASS");
+        assert!(lines.contains(&"scs-0104-image-ubuntu-2404: FAIL".to_owned()));
         assert_eq!(
             lines.last().unwrap(),
-            &"module scs-0104-v1-2: FAIL (recommended, not passing: scs-0104-image-debian-12, \
-              scs-0104-image-capi-2)"
+            "module scs-0104-v1-2: FAIL (recommended, not passing: scs-0104-image-capi-2, \
+             scs-0104-image-debian-12)"
+        );
+    }
+
+    #[test]
+    fn every_testcase_without_module_and_skips_in_the_module_line() {
+        let images = Images {
+            origin: check::Origin::Catalog,
+            images: Vec::new(),
+            partial: true,
+        };
+        let lines = lines(&check::run_everything(&images, Utc::now()));
+        assert_eq!(lines.len(), 34 + 4, "{lines:#?}");
+        assert!(lines.contains(&"scs-0104-image-debian-13: FAIL".to_owned()));
+        assert!(lines.contains(&"scs-0102-prop-hash_algo: SKIP".to_owned()));
+        assert!(lines.contains(&"scs-0102-prop-min_disk: SKIP".to_owned()));
+        assert_eq!(
+            lines[34],
+            "module scs-0102-v1: PASS (skipped: scs-0102-prop-min_disk)"
+        );
+        let modules: Vec<&str> = lines[34..]
+            .iter()
+            .map(|l| l.split(':').next().unwrap())
+            .collect();
+        assert_eq!(
+            modules,
+            [
+                "module scs-0102-v1",
+                "module scs-0102-v2",
+                "module scs-0104-v1-1",
+                "module scs-0104-v1-2"
+            ]
         );
     }
 }

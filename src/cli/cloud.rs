@@ -43,7 +43,7 @@ pub(super) async fn observe(clients: &[Arc<GlanceClient>]) -> anyhow::Result<Vec
 }
 
 /// Names the cloud in an error, unless the error already does (or is about configuration).
-fn in_cloud(cloud: &str, error: glance::Error) -> anyhow::Error {
+pub(super) fn in_cloud(cloud: &str, error: glance::Error) -> anyhow::Error {
     match error {
         glance::Error::Auth { .. }
         | glance::Error::Endpoint { .. }

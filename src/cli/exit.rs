@@ -25,3 +25,35 @@ impl From<Exit> for ExitCode {
         })
     }
 }
+
+/// A catalog with errors: nothing is done from it (its diagnostics were printed).
+#[derive(Debug, thiserror::Error)]
+#[error("the catalog has {errors} error{}; nothing was {what} (details: image-manager validate)", if *errors == 1 { "" } else { "s" })]
+pub struct InvalidCatalog {
+    pub errors: usize,
+    pub what: &'static str,
+}
+
+/// The kind of a fatal error, for the `error.kind` of a JSON error document: `catalog` (the
+/// catalog cannot be read or is invalid), `config` (clouds.yaml, no cloud selected), `auth`
+/// (Keystone refused or was not reached), `glance` (Glance refused or was not reached, the apply
+/// lock), `io` (local files, stdout), `runtime` (anything else). Usage errors are `usage`.
+pub fn kind(error: &anyhow::Error) -> &'static str {
+    use crate::glance::Error as Glance;
+    for cause in error.chain() {
+        if cause.is::<InvalidCatalog>() || cause.is::<crate::catalog::Error>() {
+            return "catalog";
+        }
+        if let Some(glance) = cause.downcast_ref::<Glance>() {
+            return match glance {
+                Glance::Config { .. } => "config",
+                Glance::Auth { .. } | Glance::Endpoint { .. } => "auth",
+                _ => "glance",
+            };
+        }
+        if cause.is::<std::io::Error>() {
+            return "io";
+        }
+    }
+    "runtime"
+}

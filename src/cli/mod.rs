@@ -5,6 +5,7 @@ mod apply;
 pub mod args;
 mod check;
 mod cloud;
+mod docs;
 mod exit;
 mod logging;
 mod mirror;
@@ -26,14 +27,19 @@ pub use exit::Exit;
 pub fn main() -> ExitCode {
     let cli = match args::Cli::try_parse() {
         Ok(cli) => cli,
-        Err(error) => {
-            // --help and --version are not errors; everything else is a usage error.
+        // --help and --version are not errors; everything else is a usage error.
+        Err(error) if !error.use_stderr() => {
             let _ = error.print();
-            return if error.use_stderr() {
-                Exit::Usage.into()
-            } else {
-                Exit::Success.into()
-            };
+            return Exit::Success.into();
+        }
+        Err(error) => {
+            let _ = error.print();
+            if args::asks_for_json(std::env::args_os()) {
+                let rendered = error.render().to_string();
+                let first = rendered.lines().next().unwrap_or_default();
+                json_error("usage", first.trim_start_matches("error: "));
+            }
+            return Exit::Usage.into();
         }
     };
     logging::init(&cli.global);
@@ -51,21 +57,47 @@ pub fn main() -> ExitCode {
         args::Command::Mirror(args) => {
             runtime().and_then(|rt| rt.block_on(mirror::run(args, &cli.global)))
         }
+        args::Command::Completions { shell } => docs::completions(*shell),
+        args::Command::Man { dir } => docs::man(dir.as_deref()),
     };
     match result {
         Ok(exit) => exit.into(),
         Err(error) => {
-            eprintln!("error: {}", one_line(&format!("{error:#}")));
+            let message = one_line(&format!("{error:#}"));
+            eprintln!("error: {message}");
+            if cli.command.output() == Some(args::OutputFormat::Json) {
+                json_error(exit::kind(&error), &message);
+            }
             Exit::Failure.into()
         }
     }
+}
+
+/// Under `--output json` a fatal error is a JSON document too, so a consumer that parses
+/// stdout always gets one: `{"format_version": "1", "error": {"kind": …, "message": …}}`.
+fn json_error(kind: &str, message: &str) {
+    #[derive(serde::Serialize)]
+    struct Document<'a> {
+        format_version: &'a str,
+        error: Fatal<'a>,
+    }
+    #[derive(serde::Serialize)]
+    struct Fatal<'a> {
+        kind: &'a str,
+        message: &'a str,
+    }
+    let document = Document {
+        format_version: output::FORMAT_VERSION,
+        error: Fatal { kind, message },
+    };
+    let _ = output::stdout(|out| output::json(out, &document));
 }
 
 /// Loads the catalog for a command that acts on it. Error diagnostics are printed (as
 /// `validate` prints them) and fail the run: nothing is ever `what` from an invalid catalog.
 fn valid_catalog(
     paths: &[std::path::PathBuf],
-    what: &str,
+    what: &'static str,
 ) -> anyhow::Result<crate::catalog::Catalog> {
     let loaded = crate::catalog::load(paths)?;
     let errors: Vec<_> = loaded
@@ -77,11 +109,11 @@ fn valid_catalog(
         for diagnostic in &errors {
             eprintln!("{diagnostic}");
         }
-        anyhow::bail!(
-            "the catalog has {} error{}; nothing was {what} (details: image-manager validate)",
-            errors.len(),
-            if errors.len() == 1 { "" } else { "s" }
-        );
+        return Err(exit::InvalidCatalog {
+            errors: errors.len(),
+            what,
+        }
+        .into());
     }
     Ok(loaded.catalog)
 }

@@ -10,6 +10,10 @@ use std::io::{self, Write};
 
 use anyhow::Context;
 
+/// The `format_version` of every `--output json` document (a string, like terraform's):
+/// bumped, per document, on incompatible changes.
+pub(super) const FORMAT_VERSION: &str = "1";
+
 /// Runs `write` on the locked stdout and flushes it; a closed pipe is not an error.
 pub(super) fn stdout(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> anyhow::Result<()> {
     let mut out = io::stdout().lock();

@@ -9,7 +9,7 @@
 
 use super::Exit;
 use super::args::PlanArgs;
-use super::cloud::{connect, observe};
+use super::cloud::connect;
 use super::reconcile::{self, Config};
 use crate::plan::Plan;
 
@@ -17,7 +17,7 @@ use crate::plan::Plan;
 pub async fn run(args: &PlanArgs) -> anyhow::Result<Exit> {
     let config = Config::resolve(&args.selection, "planned")?;
     let clients = connect(&config.clouds).await?;
-    let observed = observe(&clients).await?;
+    let observed = config.observe(&clients).await?;
     let plans: Vec<Plan> = observed.iter().map(|state| config.plan(state)).collect();
     reconcile::print(&plans, args.output)?;
     let changes = plans.iter().any(|p| !p.is_empty());

@@ -286,6 +286,9 @@ fn step_line(cloud: &str, entry: &Entry, words: bool) -> String {
         }
         None => {}
     }
+    if let Some(project) = &entry.member {
+        let _ = write!(line, " for project {project}");
+    }
     let _ = match (text, &entry.transfer) {
         (None, Some(transfer)) => {
             let size = HumanBytes(transfer.bytes);
@@ -357,6 +360,7 @@ mod tests {
             outcome,
             duration: Duration::from_secs(8),
             transfer: None,
+            member: None,
         };
         let mut done = entry(ActionKind::Create, Outcome::Done);
         done.transfer = Some(Transfer {
@@ -455,6 +459,13 @@ mod tests {
             "! m: delete Ubuntu 24.04 (id 12345678…): in use: i",
         ];
         assert_eq!(lines, expected);
+        let mut shared = steps()[0].clone();
+        (shared.action, shared.transfer) = (ActionKind::AddMember, None);
+        shared.member = Some("ab23".into());
+        assert_eq!(
+            step_line("m", &shared, false),
+            "✓ m: add member Ubuntu 24.04 (id 12345678…) for project ab23"
+        );
     }
 
     #[test]

@@ -6,15 +6,16 @@
 //! its own ending (print and exit, or lock, confirm and execute).
 
 use std::io::IsTerminal;
+use std::sync::Arc;
 
 use chrono::Utc;
 
 use super::args::{OutputFormat, Selection};
-use super::output;
+use super::{cloud, output};
 use crate::check;
-use crate::desired::{self, DesiredState};
+use crate::desired::{self, DesiredState, properties};
 use crate::glance::retry::{self, RetryPolicy};
-use crate::glance::{ConnectOptions, ObservedState};
+use crate::glance::{ConnectOptions, GlanceClient, ObservedState};
 use crate::plan::{self, Plan, Policy, json, render};
 
 /// A [`Selection`] resolved: the valid catalog's desired state as of today (UTC), what the
@@ -28,7 +29,7 @@ pub(super) struct Config {
 impl Config {
     /// Loads the catalog (an invalid one is never `what`, e.g. "planned") and resolves the
     /// rest of `selection`. No network.
-    pub fn resolve(selection: &Selection, what: &str) -> anyhow::Result<Config> {
+    pub fn resolve(selection: &Selection, what: &'static str) -> anyhow::Result<Config> {
         let catalog = super::valid_catalog(&selection.catalog.paths(), what)?;
         let options = desired::Options {
             managed_tag: selection.tag.clone(),
@@ -50,6 +51,52 @@ impl Config {
             },
             clouds: clouds(selection),
         })
+    }
+
+    /// Observes every cloud ([`cloud::observe`]) with what sharing needs on top: the members
+    /// of the managed shared images of definitions whose members the catalog manages (one
+    /// request per image), and the project names the catalog shares with, resolved through
+    /// each cloud's Keystone (each once). Nothing more when the catalog shares nothing.
+    pub async fn observe(
+        &self,
+        clients: &[Arc<GlanceClient>],
+    ) -> anyhow::Result<Vec<ObservedState>> {
+        let mut observed = cloud::observe(clients).await?;
+        let definitions = self.desired.sharing_definitions();
+        if definitions.is_empty() {
+            return Ok(observed);
+        }
+        let names = self.desired.project_names();
+        let tag = self.policy.managed_tag.as_str();
+        let sharing = clients.iter().zip(&mut observed).map(|(client, state)| {
+            let (names, definitions) = (&names, &definitions);
+            async move {
+                let project = state.project_id.clone();
+                let ours = move |image: &crate::glance::ObservedImage| {
+                    image.has_tag(tag)
+                        && image.owned_by(project.as_deref())
+                        && image
+                            .property(properties::IMAGE_NAME)
+                            .is_some_and(|name| definitions.contains(name))
+                };
+                let (projects, members) = tokio::join!(
+                    client.resolve_projects(names),
+                    client.read_members(state, ours)
+                );
+                let read = members.map_err(|e| cloud::in_cloud(client.cloud(), e))?;
+                state.projects = projects;
+                tracing::info!(
+                    "cloud {}: members of {read} shared images read, {} project names looked \
+                     up in Keystone ({} Glance API calls in all)",
+                    client.cloud(),
+                    names.len(),
+                    client.api_calls()
+                );
+                anyhow::Ok(())
+            }
+        });
+        futures::future::try_join_all(sharing).await?;
+        Ok(observed)
     }
 
     /// The plan for one observed cloud. Warns (stderr) about SCS main testcases that pass
@@ -89,6 +136,7 @@ fn clouds(selection: &Selection) -> Vec<ConnectOptions> {
                 ..retry::default_policy()
             },
             retry_budget: selection.retry_budget,
+            overrides: selection.openstack.overrides(),
             ..ConnectOptions::default()
         })
         .collect()

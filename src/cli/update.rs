@@ -15,10 +15,13 @@ use crate::catalog::Diagnostic;
 use crate::redact;
 use crate::update::{self, FileChange, Outcome, Status};
 
+/// The `format_version` of `update --output json`: "2" since it is a string (it was the number 1).
+const UPDATE_FORMAT: &str = "2";
+
 /// The JSON form of a run (`--output json`).
 #[derive(Serialize)]
 struct Report<'a> {
-    format_version: u32,
+    format_version: &'static str,
     written: bool,
     definitions: &'a [Outcome],
     files: Vec<FileReport>,
@@ -102,7 +105,7 @@ pub async fn run(args: &UpdateArgs, global: &GlobalArgs) -> anyhow::Result<Exit>
         }
         OutputFormat::Json => {
             let report = Report {
-                format_version: 1,
+                format_version: UPDATE_FORMAT,
                 written: write,
                 definitions: &found.outcomes,
                 files: file_reports(&found.files),

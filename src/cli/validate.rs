@@ -1,14 +1,18 @@
-//! `image-manager validate`: load the catalog and report every problem found.
+//! `image-manager validate`: load the catalog and report every problem found, including what
+//! `check --offline` would fail (as warnings at the definitions, [`check::lint`]).
 
+use chrono::Utc;
 use serde::Serialize;
 
 use super::args::{OutputFormat, ValidateArgs};
 use super::{Exit, output};
 use crate::catalog::{self, Diagnostic, Severity};
+use crate::check;
 
 /// The JSON form of a validation run (`--output json`).
 #[derive(Serialize)]
 struct Report<'a> {
+    format_version: &'static str,
     files: Vec<String>,
     definitions: usize,
     errors: usize,
@@ -20,6 +24,8 @@ struct Report<'a> {
 pub fn run(args: &ValidateArgs) -> anyhow::Result<Exit> {
     let loaded = catalog::load(&args.catalog_paths())?;
     let mut diagnostics = loaded.diagnostics;
+    diagnostics.extend(check::lint(&loaded.catalog, Utc::now()));
+    diagnostics.sort_by(|a, b| a.location.cmp(&b.location));
     if args.strict {
         for d in &mut diagnostics {
             d.severity = Severity::Error;
@@ -51,6 +57,7 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<Exit> {
         }
         OutputFormat::Json => {
             let report = Report {
+                format_version: output::FORMAT_VERSION,
                 definitions: loaded.catalog.definitions.len(),
                 files,
                 errors,

@@ -7,6 +7,7 @@
 
 pub mod properties;
 pub mod retention;
+pub mod sharing;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -19,6 +20,7 @@ use crate::catalog::{
     Catalog, Compression, Definition, DiskFormat, Method, Status, Version, Visibility, naming,
 };
 pub use retention::{Policy, Retention};
+pub use sharing::{DesiredMember, ProjectRef};
 
 /// Inputs that are not in the catalog.
 #[derive(Clone, Debug)]
@@ -78,6 +80,9 @@ pub struct DesiredImage {
     pub id: Option<String>,
     pub source: Source,
     pub retention: Retention,
+    /// The image's members when the catalog manages them (a `shared` list on a shared
+    /// image); `None`: Glance's members are left alone (see `sharing`).
+    pub members: Option<Vec<DesiredMember>>,
 }
 
 /// Who an image is: definition name + version, stored as `image_name` + `internal_version`.
@@ -191,7 +196,7 @@ fn image(
 ) -> DesiredImage {
     let current = retention == Retention::Current;
     let mut props = properties::of(definition, version);
-    let mut visibility = version.visibility.unwrap_or(definition.visibility);
+    let mut visibility = definition.version_visibility(version);
     let mut hidden = version.hidden.or(definition.hidden).unwrap_or(false);
     if !current {
         let rotation = properties::Rotation::of(definition);
@@ -222,6 +227,7 @@ fn image(
         id: version.id.clone(),
         source: source(definition, version),
         retention,
+        members: sharing::members(definition, version, visibility),
     }
 }
 

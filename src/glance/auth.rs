@@ -46,6 +46,35 @@ pub struct ConnectOptions {
     pub retry: RetryPolicy,
     /// Retries (and recreated uploads) this run may spend on this cloud in all.
     pub retry_budget: u32,
+    /// What the command line overrides of the cloud's entry (openstackclient's
+    /// `--os-region-name`, `--os-cacert`, `--insecure`).
+    pub overrides: Overrides,
+}
+
+/// Command-line overrides of a clouds.yaml entry, with openstackclient's meaning: they win
+/// over the file for this run only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// `region_name`: which region's endpoints to use.
+    pub region: Option<String>,
+    /// `cacert`: the CA bundle that verifies Keystone's and Glance's certificates.
+    pub cacert: Option<PathBuf>,
+    /// `verify: false`: no TLS certificate verification (logged as a warning).
+    pub insecure: bool,
+}
+
+impl Overrides {
+    fn apply(&self, config: &mut CloudConfig) {
+        if let Some(region) = &self.region {
+            config.region_name = Some(region.clone());
+        }
+        if let Some(cacert) = &self.cacert {
+            config.cacert = Some(cacert.display().to_string());
+        }
+        if self.insecure {
+            config.verify = Some(false);
+        }
+    }
 }
 
 impl Default for ConnectOptions {
@@ -58,6 +87,7 @@ impl Default for ConnectOptions {
             transfer_idle_timeout: Duration::from_secs(120),
             retry: super::retry::default_policy(),
             retry_budget: super::retry::DEFAULT_BUDGET,
+            overrides: Overrides::default(),
         }
     }
 }
@@ -68,8 +98,15 @@ pub(crate) struct ResolvedCloud {
     pub(crate) config: CloudConfig,
 }
 
-/// Finds the cloud's configuration the way python-openstacksdk does.
+/// Finds the cloud's configuration the way python-openstacksdk does, with the command line's
+/// overrides applied.
 pub(crate) fn resolve_cloud(opts: &ConnectOptions) -> Result<ResolvedCloud, Error> {
+    let mut cloud = find_cloud(opts)?;
+    opts.overrides.apply(&mut cloud.config);
+    Ok(cloud)
+}
+
+fn find_cloud(opts: &ConnectOptions) -> Result<ResolvedCloud, Error> {
     let name = opts.cloud.clone().or_else(|| env_nonempty("OS_CLOUD"));
     let Some(name) = name else {
         if env_nonempty("OS_AUTH_URL").is_none() {
@@ -176,7 +213,7 @@ pub(crate) fn http_client(
         }
     }
     if config.verify == Some(false) {
-        tracing::warn!("TLS certificate verification is disabled by `verify: false`");
+        tracing::warn!("TLS certificate verification is disabled (`verify: false` or --insecure)");
         builder = builder.danger_accept_invalid_certs(true);
     }
     builder.build().map_err(|e| Error::Config {

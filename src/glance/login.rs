@@ -160,7 +160,7 @@ impl GlanceClient {
 
     /// A refusal on the login path, its message scrubbed of every secret (Keystone may quote
     /// the request).
-    fn api_error(
+    pub(super) fn api_error(
         &self,
         operation: &'static str,
         status: reqwest::StatusCode,
@@ -329,7 +329,7 @@ pub(crate) fn transport_cause(error: &reqwest::Error) -> String {
 
 /// The whole answer of a login-path call, or an error once it passes `cap` (reading stops
 /// there: an endless answer cannot fill memory).
-async fn read_capped(
+pub(super) async fn read_capped(
     operation: &'static str,
     rsp: reqwest::Response,
     cap: usize,

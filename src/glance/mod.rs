@@ -28,18 +28,23 @@
 //! requests and answers, catalog, version discovery: pure), `login.rs` (logging in,
 //! token freshness, the endpoint),
 //! `observe.rs` (the one listing per run), `observed.rs` (plain data),
-//! `images.rs` (JSON calls), `upload.rs` (streamed bodies), `wait.rs`
-//! (polling until a condition holds), `error.rs`.
+//! `images.rs` (JSON calls), `members.rs` (image members: read, add, remove,
+//! status), `projects.rs` (Keystone project look-ups for sharing), `upload.rs`
+//! (streamed bodies), `wait.rs` (polling until a condition holds), `error.rs`.
 
 mod auth;
 mod error;
 mod images;
+#[cfg(test)]
+mod json_props;
 mod keystone;
 mod lock;
 mod login;
+mod members;
 mod observe;
 mod observed;
 mod patch;
+mod projects;
 pub mod retry;
 mod upload;
 mod wait;
@@ -53,13 +58,15 @@ use openstack_sdk::api::RestEndpoint;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 use serde_json::Value;
 
-pub use auth::ConnectOptions;
+pub use auth::{ConnectOptions, Overrides};
 pub use error::{BoxError, Error};
 pub use images::{ImageTask, ImportMethod, NewImage};
 pub use lock::{Held, Holder, LOCK_TAG, LockOptions};
 pub use login::TOKEN_MARGIN;
+pub use members::{MemberStatus, ObservedMember};
 pub use observed::{ImageStatus, ObservedImage, ObservedState, Visibility};
 pub use patch::PatchOp;
+pub use projects::{ProjectName, Resolved};
 pub use wait::{Condition, Readiness, conditions};
 
 use auth::Secrets;

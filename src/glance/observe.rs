@@ -62,6 +62,7 @@ impl GlanceClient {
             project_id: self.project_id(),
             images,
             import_methods: Vec::new(),
+            projects: Default::default(),
         })
     }
 

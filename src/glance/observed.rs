@@ -16,122 +16,84 @@
 //! `wait` reads `os_glance_failed_import`.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-/// Image status as Glance reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-#[serde(into = "String")]
-pub enum ImageStatus {
-    Queued,
-    Saving,
-    Uploading,
-    Importing,
-    Active,
-    Deactivated,
-    Killed,
-    Deleted,
-    PendingDelete,
-    /// A status this version of the tool does not know.
-    Other(String),
-}
+use super::members::{MemberStatus, ObservedMember};
+use super::projects::Resolved;
 
-impl ImageStatus {
-    pub fn as_str(&self) -> &str {
-        match self {
-            ImageStatus::Queued => "queued",
-            ImageStatus::Saving => "saving",
-            ImageStatus::Uploading => "uploading",
-            ImageStatus::Importing => "importing",
-            ImageStatus::Active => "active",
-            ImageStatus::Deactivated => "deactivated",
-            ImageStatus::Killed => "killed",
-            ImageStatus::Deleted => "deleted",
-            ImageStatus::PendingDelete => "pending_delete",
-            ImageStatus::Other(s) => s,
+/// A string-valued Glance attribute as an enum: the values this tool knows, and `Other` for any
+/// other (a newer Glance's), which reads and prints back unchanged.
+macro_rules! open_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+        #[serde(into = "String")]
+        pub enum $name {
+            $($variant,)+
+            /// A value this version of the tool does not know.
+            Other(String),
         }
-    }
-}
 
-impl From<&str> for ImageStatus {
-    fn from(s: &str) -> Self {
-        match s {
-            "queued" => ImageStatus::Queued,
-            "saving" => ImageStatus::Saving,
-            "uploading" => ImageStatus::Uploading,
-            "importing" => ImageStatus::Importing,
-            "active" => ImageStatus::Active,
-            "deactivated" => ImageStatus::Deactivated,
-            "killed" => ImageStatus::Killed,
-            "deleted" => ImageStatus::Deleted,
-            "pending_delete" => ImageStatus::PendingDelete,
-            other => ImageStatus::Other(other.to_owned()),
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $($name::$variant => $text,)+
+                    $name::Other(s) => s,
+                }
+            }
         }
-    }
-}
 
-impl From<ImageStatus> for String {
-    fn from(s: ImageStatus) -> String {
-        s.as_str().to_owned()
-    }
-}
-
-impl fmt::Display for ImageStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Image visibility (`shared` is Glance's default when none is sent).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-#[serde(into = "String")]
-pub enum Visibility {
-    Public,
-    Community,
-    Shared,
-    Private,
-    /// A visibility this version of the tool does not know.
-    Other(String),
-}
-
-impl Visibility {
-    pub fn as_str(&self) -> &str {
-        match self {
-            Visibility::Public => "public",
-            Visibility::Community => "community",
-            Visibility::Shared => "shared",
-            Visibility::Private => "private",
-            Visibility::Other(s) => s,
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                match s {
+                    $($text => $name::$variant,)+
+                    other => $name::Other(other.to_owned()),
+                }
+            }
         }
-    }
-}
 
-impl From<&str> for Visibility {
-    fn from(s: &str) -> Self {
-        match s {
-            "public" => Visibility::Public,
-            "community" => Visibility::Community,
-            "shared" => Visibility::Shared,
-            "private" => Visibility::Private,
-            other => Visibility::Other(other.to_owned()),
+        impl From<$name> for String {
+            fn from(v: $name) -> String {
+                v.as_str().to_owned()
+            }
         }
-    }
-}
 
-impl From<Visibility> for String {
-    fn from(v: Visibility) -> String {
-        v.as_str().to_owned()
-    }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
 }
+pub(super) use open_enum;
 
-impl fmt::Display for Visibility {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+open_enum!(
+    /// Image status as Glance reports it.
+    ImageStatus {
+        Queued => "queued",
+        Saving => "saving",
+        Uploading => "uploading",
+        Importing => "importing",
+        Active => "active",
+        Deactivated => "deactivated",
+        Killed => "killed",
+        Deleted => "deleted",
+        PendingDelete => "pending_delete",
     }
-}
+);
+
+open_enum!(
+    /// Image visibility (`shared` is Glance's default when none is sent).
+    Visibility {
+        Public => "public",
+        Community => "community",
+        Shared => "shared",
+        Private => "private",
+    }
+);
 
 /// One image as Glance reported it. Plain data: no client, no I/O.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -167,6 +129,9 @@ pub struct ObservedImage {
     /// All remaining properties (custom and Glance-reserved ones); see the
     /// module docs for non-string values.
     pub properties: BTreeMap<String, String>,
+    /// The image's members, when they were read (`members.rs`: the shared images whose
+    /// members the catalog manages); `None`: not read.
+    pub members: Option<Vec<ObservedMember>>,
 }
 
 /// Top-level keys that are modelled as fields above, or are links / location
@@ -244,6 +209,7 @@ impl ObservedImage {
                 })
                 .unwrap_or_default(),
             properties,
+            members: None,
         })
     }
 
@@ -254,6 +220,15 @@ impl ObservedImage {
 
     pub fn has_tag(&self, tag: &str) -> bool {
         self.tags.iter().any(|t| t == tag)
+    }
+
+    /// Whether the image belongs to `project` (true when either side is unknown); see
+    /// [`ObservedState::owns`].
+    pub fn owned_by(&self, project: Option<&str>) -> bool {
+        match (project, &self.owner) {
+            (Some(project), Some(owner)) => project == owner,
+            _ => true,
+        }
     }
 
     /// A fixture for planner tests: an active, private, visible qcow2 image
@@ -281,6 +256,7 @@ impl ObservedImage {
             updated_at: None,
             tags: Vec::new(),
             properties: BTreeMap::new(),
+            members: None,
         }
     }
 
@@ -346,6 +322,17 @@ impl ObservedImage {
         self
     }
 
+    /// Members as read: `(project id, status)` pairs.
+    #[must_use]
+    pub fn with_members(mut self, members: &[(&str, &str)]) -> Self {
+        let members = members.iter().map(|(project, status)| ObservedMember {
+            project_id: (*project).to_owned(),
+            status: MemberStatus::from(*status),
+        });
+        self.members = Some(members.collect());
+        self
+    }
+
     #[must_use]
     pub fn with_hash(mut self, algo: &str, value: &str) -> Self {
         self.os_hash_algo = Some(algo.to_owned());
@@ -372,6 +359,12 @@ pub struct ObservedState {
     ///
     /// [`GlanceClient::observe`]: super::GlanceClient::observe
     pub import_methods: Vec<String>,
+    /// The project names the catalog shares with, resolved through Keystone
+    /// ([`GlanceClient::resolve_projects`]); empty when the catalog names none.
+    ///
+    /// [`GlanceClient::resolve_projects`]: super::GlanceClient::resolve_projects
+    #[serde(serialize_with = "as_list")]
+    pub projects: Resolved,
 }
 
 impl ObservedState {
@@ -388,11 +381,13 @@ impl ObservedState {
 
     /// Whether `image` belongs to the credentials' project (true when either side is unknown).
     pub fn owns(&self, image: &ObservedImage) -> bool {
-        match (&self.project_id, &image.owner) {
-            (Some(project), Some(owner)) => project == owner,
-            _ => true,
-        }
+        image.owned_by(self.project_id.as_deref())
     }
+}
+
+/// A map with structured keys as a JSON list of `[key, value]` pairs.
+fn as_list<S: serde::Serializer>(projects: &Resolved, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(projects.iter())
 }
 
 fn str_field(value: &Value, key: &str) -> Option<String> {
@@ -486,6 +481,7 @@ mod tests {
         assert_eq!(image.property("internal_version"), Some("20250101"));
         assert!(image.os_hidden);
         let state = ObservedState {
+            projects: Default::default(),
             import_methods: Vec::new(),
             cloud: "c".into(),
             project_id: None,

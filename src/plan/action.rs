@@ -3,7 +3,8 @@
 //! Every variant maps to Glance operations `apply` performs without further decisions: a
 //! `Create` uploads and verifies one image along its resolved data path, its `Publish` gives it
 //! its final name and visibility, an `Update` is ONE JSON patch, `Deactivate`, `Reactivate`
-//! and `Delete` are one call each. Reasons and warnings explain the plan to
+//! and `Delete` are one call each, and the member steps (`AddMember`, `AcceptMember`,
+//! `RemoveMember`) one or two calls on one image's members. Reasons and warnings explain the plan to
 //! people (text and JSON); apply never reads them (terraform's `ActionReason` rule).
 
 use serde::Serialize;
@@ -70,6 +71,9 @@ pub enum Phase {
     Rotate,
     /// New images take their final names and visibility; drift is corrected.
     Publish,
+    /// Members of shared images: after publishing, because Glance gives members only to images
+    /// that are `shared` already, and a new image is private until its publish.
+    Share,
     /// Pruning and leftover cleanup, last, so a failed upload never costs an old image.
     Prune,
 }
@@ -114,6 +118,38 @@ pub enum Action {
         id: String,
         name: String,
     },
+    /// Share the image with a project (`POST …/members`), then set the member's status to
+    /// `accepted` when `accept`.
+    AddMember {
+        /// `None`: the image the `Create` of the same identity makes in this run.
+        id: Option<String>,
+        name: String,
+        project: MemberProject,
+        accept: bool,
+    },
+    /// Set a member's status to `accepted` (`PUT …/members/{project}`).
+    AcceptMember {
+        id: String,
+        name: String,
+        project: MemberProject,
+        /// The member's status now.
+        from: String,
+    },
+    /// Stop sharing the image with a project (`DELETE …/members/{project}`).
+    RemoveMember {
+        id: String,
+        name: String,
+        project: MemberProject,
+    },
+}
+
+/// A member project as the plan names it: the id Glance knows, and the catalog's name and
+/// domain for it when the catalog named it so (for people; apply uses the id).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MemberProject {
+    pub id: String,
+    pub name: Option<String>,
+    pub domain: Option<String>,
 }
 
 /// Which Glance operation an action is, without its data: what the report names and the
@@ -127,6 +163,9 @@ pub enum ActionKind {
     Deactivate,
     Reactivate,
     Delete,
+    AddMember,
+    AcceptMember,
+    RemoveMember,
 }
 
 impl std::fmt::Display for ActionKind {
@@ -138,20 +177,24 @@ impl std::fmt::Display for ActionKind {
             ActionKind::Deactivate => "deactivate",
             ActionKind::Reactivate => "reactivate",
             ActionKind::Delete => "delete",
+            ActionKind::AddMember => "add member",
+            ActionKind::AcceptMember => "accept member",
+            ActionKind::RemoveMember => "remove member",
         })
     }
 }
 
 impl Action {
-    /// One character for the text plan: `+` create, `*` publish, `~` update, `→` rename only,
-    /// `-` delete or deactivate, `^` reactivate.
+    /// One character for the text plan: `+` create or add a member, `*` publish, `~` update
+    /// or accept a member, `→` rename only, `-` delete, deactivate or remove a member, `^`
+    /// reactivate.
     pub fn symbol(&self) -> &'static str {
         match self {
-            Action::Create { .. } => "+",
+            Action::Create { .. } | Action::AddMember { .. } => "+",
             Action::Publish { .. } => "*",
             Action::Update { .. } if self.is_rename() => "→",
-            Action::Update { .. } => "~",
-            Action::Deactivate { .. } | Action::Delete { .. } => "-",
+            Action::Update { .. } | Action::AcceptMember { .. } => "~",
+            Action::Deactivate { .. } | Action::Delete { .. } | Action::RemoveMember { .. } => "-",
             Action::Reactivate { .. } => "^",
         }
     }
@@ -165,6 +208,9 @@ impl Action {
             Action::Deactivate { .. } => ActionKind::Deactivate,
             Action::Reactivate { .. } => ActionKind::Reactivate,
             Action::Delete { .. } => ActionKind::Delete,
+            Action::AddMember { .. } => ActionKind::AddMember,
+            Action::AcceptMember { .. } => ActionKind::AcceptMember,
+            Action::RemoveMember { .. } => ActionKind::RemoveMember,
         }
     }
 
@@ -183,19 +229,44 @@ impl Action {
             | Action::Update { name, .. }
             | Action::Deactivate { name, .. }
             | Action::Reactivate { name, .. }
-            | Action::Delete { name, .. } => name,
+            | Action::Delete { name, .. }
+            | Action::AddMember { name, .. }
+            | Action::AcceptMember { name, .. }
+            | Action::RemoveMember { name, .. } => name,
         }
     }
 
-    /// The Glance image the action targets (`None` for a create and its publish: the id is
-    /// known once the create ran).
+    /// The Glance image the action targets (`None` for a create, its publish and its members:
+    /// the id is known once the create ran).
     pub fn image_id(&self) -> Option<&str> {
         match self {
             Action::Create { .. } | Action::Publish { .. } => None,
+            Action::AddMember { id, .. } => id.as_deref(),
             Action::Update { id, .. }
             | Action::Deactivate { id, .. }
             | Action::Reactivate { id, .. }
-            | Action::Delete { id, .. } => Some(id),
+            | Action::Delete { id, .. }
+            | Action::AcceptMember { id, .. }
+            | Action::RemoveMember { id, .. } => Some(id),
+        }
+    }
+
+    /// Whether the action acts on the image the `Create` of its identity makes in this run
+    /// (whose id the plan cannot know).
+    pub fn on_created_image(&self) -> bool {
+        matches!(
+            self,
+            Action::Publish { .. } | Action::AddMember { id: None, .. }
+        )
+    }
+
+    /// The member project a member step is about.
+    pub fn member(&self) -> Option<&MemberProject> {
+        match self {
+            Action::AddMember { project, .. }
+            | Action::AcceptMember { project, .. }
+            | Action::RemoveMember { project, .. } => Some(project),
+            _ => None,
         }
     }
 }
@@ -268,6 +339,12 @@ pub enum Reason {
     /// Another managed image holds the same catalog version and is kept (overlapping runs of
     /// older versions of this tool, or of the Python tool, can leave such twins).
     Duplicate { kept: String },
+    /// The catalog's `shared` list names this project.
+    MemberListed,
+    /// The catalog's `shared` list does not name this project (any more).
+    MemberUnlisted,
+    /// The catalog asks for member status `accepted`.
+    MemberStatus,
 }
 
 /// Something the plan will not act on, that a person should see.

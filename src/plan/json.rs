@@ -72,6 +72,8 @@ pub enum Category {
     /// An image is hidden, deactivated or deleted because retention allows it, or is the
     /// leftover of an interrupted run.
     Prune,
+    /// A shared image gains or loses a member, or a member is accepted.
+    Member,
 }
 
 impl Category {
@@ -86,6 +88,12 @@ impl Category {
                 | Reason::Duplicate { .. },
                 _,
             ) => Category::Prune,
+            (
+                _,
+                Action::AddMember { .. }
+                | Action::AcceptMember { .. }
+                | Action::RemoveMember { .. },
+            ) => Category::Member,
             (_, Action::Create { .. }) => Category::Create,
             (_, Action::Publish { .. }) => Category::Publish,
             (_, Action::Delete { .. }) => Category::Prune,
@@ -105,6 +113,8 @@ pub struct Summary {
     pub update: usize,
     pub rename: usize,
     pub prune: usize,
+    /// Member steps (added, accepted, removed).
+    pub members: usize,
     pub warnings: usize,
     /// Catalog versions the plan cannot serve ([`Plan::errors`]).
     pub errors: usize,
@@ -124,6 +134,7 @@ impl Summary {
                 Category::Update => summary.update += 1,
                 Category::Rename => summary.rename += 1,
                 Category::Prune => summary.prune += 1,
+                Category::Member => summary.members += 1,
             }
         }
         summary

@@ -8,10 +8,13 @@ mod action;
 pub mod data_path;
 mod diff;
 pub mod json;
+mod members;
 mod projection;
 pub mod render;
 
-pub use action::{Action, ActionKind, Change, Phase, Plan, Reason, Step, Unplannable, Warning};
+pub use action::{
+    Action, ActionKind, Change, MemberProject, Phase, Plan, Reason, Step, Unplannable, Warning,
+};
 pub use data_path::{DataPath, Way};
 pub use projection::project;
 
@@ -175,7 +178,11 @@ impl Planner<'_> {
             let reason = Reason::Expired {
                 uuid_validity: policy_text(definition.policy),
             };
-            self.prune(identity, image, changes, reason, current);
+            self.prune(identity.clone(), image, changes, reason, current);
+            // An image about to be deleted needs no members.
+            if self.policy.prune != Prune::Delete || image.protected {
+                self.members(&identity, desired, Some(image));
+            }
             return;
         }
         self.status(&identity, desired.status, image);
@@ -184,11 +191,13 @@ impl Planner<'_> {
         } else {
             Phase::Rotate
         };
-        self.update(identity, image, changes, phase, current);
+        self.update(identity.clone(), image, changes, phase, current);
+        self.members(&identity, desired, Some(image));
     }
 
-    /// Plans a missing version: its upload along the data path this cloud allows, and its
-    /// publication after older versions moved aside (or an error when there is no way in).
+    /// Plans a missing version: its upload along the data path this cloud allows, its
+    /// publication after older versions moved aside, and its members (or an error when there
+    /// is no way in).
     fn create(&mut self, identity: Identity, desired: &DesiredImage) {
         let path = match data_path::resolve(&desired.source, self.observed, self.policy.method) {
             Ok(path) => path,
@@ -208,7 +217,7 @@ impl Planner<'_> {
         });
         self.steps.push(Step {
             phase: Phase::Publish,
-            identity: Some(identity),
+            identity: Some(identity.clone()),
             action: Action::Publish {
                 name: desired.name.clone(),
                 visibility: desired.visibility.as_str().to_owned(),
@@ -218,6 +227,7 @@ impl Planner<'_> {
             },
             reason: Reason::Uploaded,
         });
+        self.members(&identity, desired, None);
     }
 
     /// A definition with a version this plan cannot serve keeps only the steps before any
@@ -481,6 +491,8 @@ fn policy_text(policy: retention::Policy) -> String {
 mod tests;
 #[cfg(test)]
 mod tests_flow;
+#[cfg(test)]
+mod tests_members;
 #[cfg(test)]
 mod tests_props;
 #[cfg(test)]

@@ -14,10 +14,12 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use super::action::{Action, Change, Plan};
+use super::action::{Action, Change, Plan, Step};
 use crate::desired::properties::BUILD_DATE;
 use crate::desired::{DesiredImage, Identity};
-use crate::glance::{ImageStatus, ObservedImage, ObservedState, Visibility};
+use crate::glance::{
+    ImageStatus, MemberStatus, ObservedImage, ObservedMember, ObservedState, Visibility,
+};
 
 /// Glance as `observed` after every step of `plan` succeeded.
 pub fn project(observed: &ObservedState, plan: &Plan, now: DateTime<Utc>) -> ObservedState {
@@ -39,8 +41,7 @@ pub fn project(observed: &ObservedState, plan: &Plan, now: DateTime<Utc>) -> Obs
                 protected,
                 deactivate,
             } => {
-                let id = step.identity.as_ref().and_then(|i| created.get(i));
-                if let Some(image) = id.and_then(|id| find(&mut after, id)) {
+                if let Some(image) = target(&mut after, &created, step) {
                     image.name.clone_from(name);
                     image.visibility = Visibility::from(visibility.as_str());
                     image.os_hidden = *hidden;
@@ -66,6 +67,40 @@ pub fn project(observed: &ObservedState, plan: &Plan, now: DateTime<Utc>) -> Obs
                 }
             }
             Action::Delete { id, .. } => after.images.retain(|image| image.id != *id),
+            Action::AddMember {
+                project, accept, ..
+            } => {
+                if let Some(image) = target(&mut after, &created, step) {
+                    let members = image.members.get_or_insert_with(Vec::new);
+                    let status = if *accept {
+                        MemberStatus::Accepted
+                    } else {
+                        MemberStatus::Pending
+                    };
+                    match members.iter_mut().find(|m| m.project_id == project.id) {
+                        // Already a member (Glance answers 409): only an accept changes it.
+                        Some(member) if *accept => member.status = status,
+                        Some(_) => {}
+                        None => members.push(ObservedMember {
+                            project_id: project.id.clone(),
+                            status,
+                        }),
+                    }
+                }
+            }
+            Action::AcceptMember { id, project, .. } => {
+                let members = find(&mut after, id).and_then(|image| image.members.as_mut());
+                let member =
+                    members.and_then(|m| m.iter_mut().find(|m| m.project_id == project.id));
+                if let Some(member) = member {
+                    member.status = MemberStatus::Accepted;
+                }
+            }
+            Action::RemoveMember { id, project, .. } => {
+                if let Some(members) = find(&mut after, id).and_then(|i| i.members.as_mut()) {
+                    members.retain(|m| m.project_id != project.id);
+                }
+            }
         }
     }
     after
@@ -73,6 +108,19 @@ pub fn project(observed: &ObservedState, plan: &Plan, now: DateTime<Utc>) -> Obs
 
 fn find<'a>(state: &'a mut ObservedState, id: &str) -> Option<&'a mut ObservedImage> {
     state.images.iter_mut().find(|image| image.id == id)
+}
+
+/// The image a step acts on: its id, or the image the create of its identity made.
+fn target<'a>(
+    state: &'a mut ObservedState,
+    created: &BTreeMap<&Identity, String>,
+    step: &Step,
+) -> Option<&'a mut ObservedImage> {
+    let id = match step.action.image_id() {
+        Some(id) => id,
+        None => created.get(step.identity.as_ref()?)?,
+    };
+    find(state, id)
 }
 
 /// The image a create leaves behind once verified: all catalog metadata, the staging
@@ -108,6 +156,7 @@ fn created_image(image: &DesiredImage, owner: Option<String>, now: DateTime<Utc>
         updated_at: Some(now),
         tags: image.tags.iter().cloned().collect(),
         properties,
+        members: None,
     }
 }
 

@@ -2,8 +2,9 @@
 //!
 //! One block per step, grouped by phase in execution order: a `#` comment saying what will
 //! happen to which image and why, then the action's symbol (`+` create, `*` publish, `~`
-//! update, `→` rename, `-` deactivate or delete, `^` reactivate) with the image, then one line
-//! per change (`~ key: "old" → "new"`, `+ key: "new"`, `- key: "old"`). Warnings and the
+//! update, `→` rename, `-` deactivate or delete, `^` reactivate; `+ member`, `~ member`,
+//! `- member` for members) with the image, then one line per change (`~ key: "old" → "new"`,
+//! `+ key: "new"`, `- key: "old"`). Warnings and the
 //! versions the plan cannot serve follow the steps, and a summary line ends the plan.
 //!
 //! This module reads only [`Plan`]; the counts come from [`Summary::of`], the same function
@@ -16,7 +17,9 @@
 use std::borrow::Cow;
 use std::fmt::{self, Display, Formatter};
 
-use super::action::{Action, Change, Phase, Plan, Reason, Step, Unplannable, Warning};
+use super::action::{
+    Action, Change, MemberProject, Phase, Plan, Reason, Step, Unplannable, Warning,
+};
 use super::data_path::DataPath;
 use super::json::Summary;
 use crate::desired::{Checksum, DesiredImage, Identity};
@@ -115,9 +118,15 @@ pub fn summary_line(plan: &Plan) -> String {
             quote(&plan.cloud)
         )
     } else {
+        // Only catalogs that share images have member steps; other plans keep their line.
+        let members = match s.members {
+            0 => String::new(),
+            1 => ", 1 member change".to_owned(),
+            n => format!(", {n} member changes"),
+        };
         format!(
             "Plan for cloud {}: {} to create, {} to publish, {} to update, {} to rename, {} to \
-             prune; {warnings}.",
+             prune{members}; {warnings}.",
             quote(&plan.cloud),
             s.create,
             s.publish,
@@ -136,6 +145,7 @@ fn phase_title(phase: Phase) -> &'static str {
         }
         Phase::Rotate => "Rotate: superseded images take their old-version names",
         Phase::Publish => "Publish: final names and visibility, drift corrected",
+        Phase::Share => "Share: members of shared images, once they are published",
         Phase::Prune => "Prune: last, so a failed upload never costs an old image",
     }
 }
@@ -190,8 +200,44 @@ fn write_step(f: &mut Formatter<'_>, paint: Paint, step: &Step) -> fmt::Result {
         | Action::Delete { id, name } => {
             writeln!(f, "  {symbol} {} (id {})", quote(name), plain(id))?;
         }
+        Action::AddMember { name, project, .. }
+        | Action::AcceptMember { name, project, .. }
+        | Action::RemoveMember { name, project, .. } => {
+            let image = match step.action.image_id() {
+                Some(id) => format!("{} (id {})", quote(name), plain(id)),
+                None => quote(name),
+            };
+            writeln!(f, "  {symbol} member {} on {image}", member(project))?;
+            match &step.action {
+                Action::AddMember { accept: true, .. } => {
+                    writeln!(f, "      status: accepted (set for the member project)")?;
+                }
+                Action::AddMember { .. } => writeln!(
+                    f,
+                    "      status: pending (the member project accepts or rejects it)"
+                )?,
+                Action::AcceptMember { from, .. } => {
+                    let sign = paint.symbol("~");
+                    writeln!(f, "      {sign} status: {} → \"accepted\"", quote(from))?;
+                }
+                _ => {}
+            }
+        }
     }
     writeln!(f)
+}
+
+/// A member project: its id, and the catalog's name for it when there is one.
+fn member(project: &MemberProject) -> String {
+    match (&project.name, &project.domain) {
+        (Some(name), Some(domain)) => format!(
+            "{} ({} in domain {})",
+            plain(&project.id),
+            quote(name),
+            quote(domain)
+        ),
+        _ => plain(&project.id).into_owned(),
+    }
 }
 
 fn subject(identity: &Identity) -> String {
@@ -211,6 +257,9 @@ fn verb(action: &Action) -> &'static str {
         Action::Deactivate { .. } => "deactivated",
         Action::Reactivate { .. } => "reactivated",
         Action::Delete { .. } => "deleted",
+        Action::AddMember { .. } => "shared with a project",
+        Action::AcceptMember { .. } => "accepted for a member project",
+        Action::RemoveMember { .. } => "unshared from a project",
     }
 }
 
@@ -238,6 +287,9 @@ fn because(reason: &Reason) -> String {
             "a second image of the same catalog version; image {} is kept",
             plain(kept)
         ),
+        Reason::MemberListed => "the catalog's `shared` list names this project".into(),
+        Reason::MemberUnlisted => "the catalog's `shared` list does not name this project".into(),
+        Reason::MemberStatus => "the catalog asks for member status accepted".into(),
     }
 }
 

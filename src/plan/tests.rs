@@ -4,7 +4,9 @@ use chrono::{TimeZone, Utc};
 
 use super::*;
 use crate::desired::{self, DesiredImage};
-use crate::glance::{ObservedImage, Visibility};
+use crate::glance::{
+    MemberStatus, ObservedImage, ObservedMember, ProjectName, Resolved, Visibility,
+};
 
 pub(super) const TAG: &str = "managed_by_image_manager";
 
@@ -59,7 +61,40 @@ pub(super) fn observed_as(image: &DesiredImage) -> ObservedImage {
     for tag in &image.tags {
         o = o.with_tag(tag);
     }
+    o.members = image.members.as_ref().map(|members| {
+        let member = |m: &desired::DesiredMember| ObservedMember {
+            project_id: project_id(&m.project),
+            status: match m.status {
+                crate::catalog::MemberStatus::Accepted => MemberStatus::Accepted,
+                crate::catalog::MemberStatus::Pending => MemberStatus::Pending,
+            },
+        };
+        members.iter().map(member).collect()
+    });
     o
+}
+
+/// The id a project has in the tests' Keystone: its id, or `id-of-<name>`.
+pub(super) fn project_id(project: &desired::ProjectRef) -> String {
+    match project {
+        desired::ProjectRef::Id { id } => id.clone(),
+        desired::ProjectRef::Name { name, .. } => format!("id-of-{name}"),
+    }
+}
+
+/// The tests' Keystone: every project name the catalog shares with resolves ([`project_id`]).
+pub(super) fn keystone(desired: &DesiredState) -> Resolved {
+    desired
+        .project_names()
+        .into_iter()
+        .map(|(name, domain)| {
+            let key = ProjectName {
+                name: name.into(),
+                domain: domain.into(),
+            };
+            (key, Ok(format!("id-of-{name}")))
+        })
+        .collect()
 }
 
 /// Observed images exactly as the desired state wants them, except prunable ones.
@@ -74,6 +109,7 @@ pub(super) fn in_sync(desired: &DesiredState) -> Vec<ObservedImage> {
 
 pub(super) fn plan_with(desired: &DesiredState, images: Vec<ObservedImage>, prune: Prune) -> Plan {
     let observed = ObservedState {
+        projects: keystone(desired),
         import_methods: Vec::new(),
         cloud: "test".into(),
         project_id: None,
@@ -97,14 +133,7 @@ pub(super) fn summary(plan: &Plan) -> Vec<Row> {
     plan.steps
         .iter()
         .map(|s| {
-            let target = match &s.action {
-                Action::Create { image, .. } => image.name.clone(),
-                Action::Publish { name, .. }
-                | Action::Update { name, .. }
-                | Action::Deactivate { name, .. }
-                | Action::Reactivate { name, .. }
-                | Action::Delete { name, .. } => name.clone(),
-            };
+            let target = s.action.name().to_owned();
             let reason = serde_json::to_value(&s.reason).unwrap()["kind"]
                 .as_str()
                 .unwrap()
@@ -447,6 +476,7 @@ fn a_cloud_managed_by_the_python_tool_is_adopted_without_uploads() {
     let mut image = in_sync(&desired).remove(0);
     image.tags = vec!["managed_by_osism".into(), "os:ubuntu".into()];
     let observed = ObservedState {
+        projects: Default::default(),
         import_methods: Vec::new(),
         cloud: "test".into(),
         project_id: None,
@@ -498,6 +528,7 @@ fn tagged_images_of_other_projects_are_never_managed() {
     theirs.owner = Some("other-project".into());
     theirs.visibility = Visibility::Shared;
     let observed = ObservedState {
+        projects: Default::default(),
         import_methods: Vec::new(),
         cloud: "test".into(),
         project_id: Some("test-project".into()),
@@ -526,6 +557,7 @@ fn tagged_images_of_other_projects_are_never_managed() {
     // The same image in our project is managed as before (no create).
     theirs.owner = Some("test-project".into());
     let observed = ObservedState {
+        projects: Default::default(),
         import_methods: Vec::new(),
         images: vec![theirs],
         ..observed

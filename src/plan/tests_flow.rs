@@ -1,20 +1,23 @@
 //! The plan as the whole truth: data paths resolved from what was observed, versions the
 //! plan cannot serve, and the projection (planning again against what the plan leaves behind
-//! plans nothing).
+//! plans nothing, members of shared images included).
 
 use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
 
-use super::tests::{TAG, in_sync, multi, observed_as, plan_with};
+use super::tests::{
+    MULTI, TAG, desired_from, in_sync, keystone, multi, observed_as, plan_with, version_yaml,
+};
 use super::*;
 use crate::catalog::checksums::Algorithm;
 use crate::catalog::{Compression, Method};
-use crate::glance::{ImageStatus, ObservedImage, Visibility};
+use crate::glance::{ImageStatus, MemberStatus, ObservedImage, ObservedMember, Visibility};
 
 // ---- data path: resolved in the plan from the catalog, --method and the observed cloud ----
 
 fn observed_with(import_methods: &[&str], images: Vec<ObservedImage>) -> ObservedState {
     ObservedState {
+        projects: Default::default(),
         cloud: "test".into(),
         project_id: None,
         images,
@@ -136,6 +139,12 @@ enum Mutation {
     Protected,
     Duplicate,
     Untagged,
+    /// Of a shared image: a listed member missing, an unlisted one present, a member still
+    /// pending where the catalog wants it accepted, or members nobody read (`None`).
+    MemberMissing,
+    MemberExtra,
+    MemberPending,
+    MembersUnread,
 }
 
 fn mutation() -> impl Strategy<Value = Mutation> {
@@ -164,7 +173,28 @@ fn mutation() -> impl Strategy<Value = Mutation> {
         1 => Just(Mutation::Protected),
         1 => Just(Mutation::Duplicate),
         1 => Just(Mutation::Untagged),
+        1 => Just(Mutation::MemberMissing),
+        1 => Just(Mutation::MemberExtra),
+        1 => Just(Mutation::MemberPending),
+        1 => Just(Mutation::MembersUnread),
     ]
+}
+
+/// The prop test's catalog: [`multi`], or the same definition shared with a project by id
+/// (pending) and one by name (accepted).
+fn catalog(uuid_validity: &str, versions: &[&str], shared: bool) -> DesiredState {
+    if !shared {
+        return multi(uuid_validity, versions);
+    }
+    let versions: String = versions.iter().map(|v| version_yaml(v)).collect();
+    let sharing = "    visibility: shared\n    shared:\n      - project_id: p-ops\n      - project: \
+                   demo\n        domain: Default\n        status: accepted\n";
+    desired_from(
+        &MULTI
+            .replace("    visibility: public\n", sharing)
+            .replace("UUID", uuid_validity)
+            .replace("VERSIONS", &versions),
+    )
 }
 
 fn prune() -> impl Strategy<Value = Prune> {
@@ -178,8 +208,8 @@ fn prune() -> impl Strategy<Value = Prune> {
 
 /// Glance's images: for each pool version, maybe an image as the catalog of every pool
 /// version would have it, with one mutation.
-fn glance_images(present: &[Option<Mutation>]) -> Vec<ObservedImage> {
-    let all = multi("forever", &POOL);
+fn glance_images(present: &[Option<Mutation>], shared: bool) -> Vec<ObservedImage> {
+    let all = catalog("forever", &POOL, shared);
     let mut images = Vec::new();
     for (wanted, mutation) in all.definitions[0].images.iter().zip(present) {
         let Some(mutation) = mutation else { continue };
@@ -212,6 +242,25 @@ fn glance_images(present: &[Option<Mutation>]) -> Vec<ObservedImage> {
                 images.push(twin);
             }
             Mutation::Untagged => image.tags.retain(|t| t != TAG),
+            Mutation::MemberMissing => {
+                if let Some(members) = &mut image.members {
+                    members.pop();
+                }
+            }
+            Mutation::MemberExtra => {
+                if let Some(members) = &mut image.members {
+                    members.push(ObservedMember {
+                        project_id: "p-gone".into(),
+                        status: MemberStatus::Accepted,
+                    });
+                }
+            }
+            Mutation::MemberPending => {
+                for member in image.members.iter_mut().flatten() {
+                    member.status = MemberStatus::Pending;
+                }
+            }
+            Mutation::MembersUnread => image.members = None,
         }
         images.push(image);
     }
@@ -233,13 +282,15 @@ proptest! {
         present in prop::collection::vec(prop::option::of(mutation()), POOL.len()),
         prune in prune(),
         glance_direct in any::<bool>(),
+        shared in any::<bool>(),
     ) {
-        let desired = multi(uuid_validity, &listed);
+        let desired = catalog(uuid_validity, &listed, shared);
         let methods: &[&str] = if glance_direct { &["glance-direct"] } else { &[] };
         let observed = ObservedState {
+            projects: keystone(&desired),
             cloud: "test".into(),
             project_id: None,
-            images: glance_images(&present),
+            images: glance_images(&present, shared),
             import_methods: methods.iter().map(|m| m.to_string()).collect(),
         };
         let policy = policy(None);

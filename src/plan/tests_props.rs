@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::json::{self, tests::every_variant};
 use super::render;
-use super::{Action, Change, Plan, Reason, Warning};
+use super::{Action, Change, MemberProject, Plan, Reason, Warning};
 use crate::catalog::tests_props::config;
 use crate::desired::{Checksum, DesiredImage};
 
@@ -68,6 +68,25 @@ fn scramble(plan: &mut Plan, pool: &[String], extra: &[(String, String)]) {
             Action::Deactivate { id, name }
             | Action::Reactivate { id, name }
             | Action::Delete { id, name } => (*id, *name) = (next(), next()),
+            Action::AddMember {
+                id, name, project, ..
+            } => {
+                (*id, *name) = (id.as_ref().map(|_| next()), next());
+                scramble_member(project, &mut next);
+            }
+            Action::AcceptMember {
+                id,
+                name,
+                project,
+                from,
+            } => {
+                (*id, *name, *from) = (next(), next(), next());
+                scramble_member(project, &mut next);
+            }
+            Action::RemoveMember { id, name, project } => {
+                (*id, *name) = (next(), next());
+                scramble_member(project, &mut next);
+            }
         }
         match &mut step.reason {
             Reason::Superseded { by } => *by = next(),
@@ -99,6 +118,12 @@ fn scramble(plan: &mut Plan, pool: &[String], extra: &[(String, String)]) {
             Warning::Stuck { id, name, status } => (*id, *name, *status) = (next(), next(), next()),
         }
     }
+}
+
+fn scramble_member(project: &mut MemberProject, next: &mut impl FnMut() -> String) {
+    project.id = next();
+    project.name = Some(next());
+    project.domain = project.domain.as_ref().map(|_| next());
 }
 
 fn scramble_image(
@@ -173,7 +198,7 @@ proptest! {
 
     /// Plans of any length and mix, including empty ones.
     #[test]
-    fn prop_any_subset_of_steps_renders(keep in prop::collection::vec(any::<bool>(), 9), warnings in 0..6usize) {
+    fn prop_any_subset_of_steps_renders(keep in prop::collection::vec(any::<bool>(), 13), warnings in 0..6usize) {
         let mut plan = every_variant();
         let mut flags = keep.iter();
         plan.steps.retain(|_| *flags.next().unwrap_or(&true));

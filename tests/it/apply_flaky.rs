@@ -158,11 +158,7 @@ async fn a_glance_that_keeps_failing_fails_the_run_within_the_budget() {
 async fn reauthentication_through_a_flaky_glance_keeps_the_client_working() {
     let proxy = FaultProxy::start(glance_url().await, Faults::default());
     let cloud = ProxiedCloud::register(proxy.url()).await;
-    let options = ConnectOptions {
-        cloud: Some("member".into()),
-        config_file: Some(cloud.clouds_yaml.clone()),
-        ..ConnectOptions::default()
-    };
+    let options = cloud.options("member");
     let client = GlanceClient::connect(&options).await.unwrap();
     proxy.set_faults(Faults {
         fail_every: Some(2),
@@ -225,11 +221,7 @@ async fn a_redirect_to_another_host_is_not_followed() {
     });
     let proxy = FaultProxy::start(glance_url().await, Faults::default());
     let cloud = ProxiedCloud::register(proxy.url()).await;
-    let options = ConnectOptions {
-        cloud: Some("member".into()),
-        config_file: Some(cloud.clouds_yaml.clone()),
-        ..ConnectOptions::default()
-    };
+    let options = cloud.options("member");
     let client = GlanceClient::connect(&options).await.unwrap();
     proxy.set_faults(Faults {
         redirect_to: Some(other),

@@ -4,6 +4,8 @@ mod sandbox;
 mod cli;
 // Catalog builders: test definitions, catalog files.
 mod catalogs;
+// The CLI surface: --version, completions, man pages, openstackclient flags, the JSON contract.
+mod surface;
 // `glance` against the real sandbox: auth, listing, data paths, error variants.
 mod glance_smoke;
 // `image-manager validate` on real and broken catalogs (the binary, exit codes, positions).
@@ -24,6 +26,8 @@ mod update;
 mod check;
 // images.d applied onto the sandbox passes `check` as member; broken properties fail it.
 mod check_apply;
+// Every testcase of the spec on Glance: all 34 pass on a compliant set, each fails violated.
+mod check_spec;
 // `transfer` against the upstream mirror: downloads, resume, retries, decompression, checksums.
 mod transfer;
 // `apply` under upstream faults (both data paths) and format refusals, against the sandbox.
@@ -36,6 +40,9 @@ mod apply;
 mod apply_support;
 // `apply` on existing images: rotation, retention (uuid_validity × --prune), drift, ownership.
 mod apply_rotation;
+// Sharing: catalog `shared` lists as Glance image members (demo sees, unshared, pending,
+// who may accept, unresolvable names, one member read per image, lost answers repeated).
+mod share;
 // Overlapping `apply` runs (at once, mid-upload, kill -9 with a waiting restart) and clouds
 // holding duplicates: one image per catalog version.
 mod apply_overlap;

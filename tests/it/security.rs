@@ -53,6 +53,7 @@ fn plan_text_and_json_show_no_password_or_signature() {
     let (_dir, path) = write_catalog(&[signed_catalog()["images:\n".len()..].to_owned()]);
     let desired = resolve(&path, TAG);
     let observed = ObservedState {
+        projects: Default::default(),
         import_methods: Vec::new(),
         cloud: "test".into(),
         project_id: None,

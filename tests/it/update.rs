@@ -357,6 +357,42 @@ fn failures_are_per_definition_and_reported_in_json() {
     assert_eq!(by_name("Debian 13")["added"][0]["version"], "20260801");
     assert_eq!(report["written"], false);
     assert_eq!(report["files"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        report["format_version"], "2",
+        "a string, like every JSON document"
+    );
+}
+
+/// A listing in which no build of the layout is recognised (a login page, a wrong mirror) is
+/// an error for that definition, not "current".
+#[test]
+fn a_listing_without_any_build_is_an_error_not_current() {
+    let up = Upstream::start_blocking();
+    serve_all(&up);
+    up.add_file("/jammy/", &b"<html><body>Please log in</body></html>"[..]);
+    up.add_file("/cirros/", &b"<html><body>Not a mirror</body></html>"[..]);
+    let dir = catalog_dir(&up.base_url(), &["ubuntu.yaml", "cirros.yaml"]);
+    let out = image_manager_update(dir.path(), &["--output", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let definitions = report["definitions"].as_array().unwrap();
+    let failed: Vec<&serde_json::Value> = definitions
+        .iter()
+        .filter(|d| d["status"] == "failed")
+        .collect();
+    assert!(!failed.is_empty(), "{report:#}");
+    for definition in failed {
+        let message = definition["message"].as_str().unwrap();
+        assert!(message.contains("no build recognised"), "{message}");
+    }
+    let ubuntu = |name: &str| {
+        definitions
+            .iter()
+            .find(|d| d["definition"] == name)
+            .unwrap()
+    };
+    assert_eq!(ubuntu("Ubuntu 22.04")["status"], "failed", "{report:#}");
+    assert_eq!(ubuntu("Ubuntu 24.04")["status"], "updated", "{report:#}");
 }
 
 #[test]
@@ -529,6 +565,7 @@ fn bad_flags_are_usage_errors() {
     let dir = tempfile::tempdir().unwrap();
     for bad in [
         &["--keep-versions", "0"][..],
+        &["--timeout", "0"],
         &["--filter", "("],
         &["--output", "yaml"],
     ] {

@@ -4,6 +4,7 @@ use secrecy::SecretString;
 use serde_json::json;
 
 use super::*;
+use crate::glance::json_props;
 
 fn cloud(auth_type: Option<&str>, edit: impl FnOnce(&mut Auth)) -> CloudConfig {
     let mut auth = Auth {
@@ -296,52 +297,40 @@ fn version_discovery_keeps_the_catalogs_origin() {
     assert!(!is_versioned_v2(&Url::parse("http://g/image").unwrap()));
 }
 
+/// The keys a token or version-discovery answer uses.
+const KEYS: &[&str] = &[
+    "token",
+    "expires_at",
+    "issued_at",
+    "project",
+    "id",
+    "catalog",
+    "type",
+    "endpoints",
+    "interface",
+    "region_id",
+    "region",
+    "url",
+    "versions",
+    "values",
+    "status",
+    "links",
+    "rel",
+    "href",
+];
+
+/// Arbitrary JSON shaped like Keystone's answers.
 fn json_value() -> impl Strategy<Value = serde_json::Value> {
-    let leaf = prop_oneof![
-        Just(serde_json::Value::Null),
-        any::<bool>().prop_map(serde_json::Value::from),
-        any::<i64>().prop_map(serde_json::Value::from),
-        "[a-z0-9:/._-]{0,24}".prop_map(serde_json::Value::from),
-        Just(serde_json::Value::from("2026-12-04T18:00:00Z")),
-        Just(serde_json::Value::from("image")),
-        Just(serde_json::Value::from("public")),
-        Just(serde_json::Value::from("v2.3")),
-        Just(serde_json::Value::from("http://g:9292/v2/")),
-    ];
-    leaf.prop_recursive(4, 48, 6, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
-            prop::collection::vec(
-                (
-                    prop::sample::select(vec![
-                        "token",
-                        "expires_at",
-                        "issued_at",
-                        "project",
-                        "id",
-                        "catalog",
-                        "type",
-                        "endpoints",
-                        "interface",
-                        "region_id",
-                        "region",
-                        "url",
-                        "versions",
-                        "values",
-                        "status",
-                        "links",
-                        "rel",
-                        "href",
-                    ]),
-                    inner
-                ),
-                0..6
-            )
-            .prop_map(|kv| serde_json::Value::Object(
-                kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
-            )),
-        ]
-    })
+    json_props::json_value(
+        &[
+            "2026-12-04T18:00:00Z",
+            "image",
+            "public",
+            "v2.3",
+            "http://g:9292/v2/",
+        ],
+        KEYS,
+    )
 }
 
 proptest! {
@@ -367,27 +356,6 @@ proptest! {
     }
 }
 
-/// Every JSON pointer of `value` (objects and arrays included), in document order.
-fn pointers(value: &serde_json::Value, at: String, out: &mut Vec<String>) {
-    match value {
-        serde_json::Value::Object(map) => {
-            for (k, v) in map {
-                let next = format!("{at}/{}", k.replace('~', "~0").replace('/', "~1"));
-                out.push(next.clone());
-                pointers(v, next, out);
-            }
-        }
-        serde_json::Value::Array(items) => {
-            for (i, v) in items.iter().enumerate() {
-                let next = format!("{at}/{i}");
-                out.push(next.clone());
-                pointers(v, next, out);
-            }
-        }
-        _ => {}
-    }
-}
-
 proptest! {
     /// A real-shaped token answer with up to four of its values replaced by arbitrary JSON (a
     /// careless proxy, a Keystone of another version, a hostile endpoint): an answer or an
@@ -403,16 +371,7 @@ proptest! {
             {"interface": "internal", "region_id": "R2", "url": "http://g2:9292/v2/"},
         ]))))
         .unwrap();
-        for (index, replacement) in mutations {
-            let mut all = Vec::new();
-            pointers(&value, String::new(), &mut all);
-            if all.is_empty() {
-                break;
-            }
-            if let Some(slot) = value.pointer_mut(&all[index.index(all.len())]) {
-                *slot = replacement;
-            }
-        }
+        json_props::mutate(&mut value, mutations);
         let body = value.to_string();
         if let Ok(t) = token(Some("t"), body.as_bytes())
             && let Ok(url) = t.image_endpoint(interface.as_deref(), region.as_deref())

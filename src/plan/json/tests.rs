@@ -8,7 +8,7 @@ use super::*;
 use crate::catalog::checksums::{Algorithm, Digest};
 use crate::catalog::{Compression, DiskFormat, Method, Status, Visibility};
 use crate::desired::{Checksum, DesiredImage, Identity, Retention, Source};
-use crate::plan::{Change, Phase};
+use crate::plan::{Change, MemberProject, Phase};
 use crate::plan::{DataPath, Way};
 
 #[test]
@@ -26,7 +26,7 @@ fn small_plan_json() -> Value {
         "managed_tag": "managed_by_image_manager",
         "changes": true,
         "summary": {"create": 1, "publish": 1, "update": 1, "rename": 0, "prune": 1,
-                    "warnings": 1, "errors": 0},
+                    "members": 0, "warnings": 1, "errors": 0},
         "steps": [
           {
             "category": "create",
@@ -59,7 +59,8 @@ fn small_plan_json() -> Value {
                 "compression": null,
                 "method": "auto"
               },
-              "retention": "current"
+              "retention": "current",
+              "members": null
             },
             "path": {"method": "glance-direct", "hash_algo": "sha512"}},
             "reason": {"kind": "missing"}
@@ -112,19 +113,23 @@ fn every_variant_serialises_with_its_snake_case_tag() {
     let cases = [
         (
             pick(steps, "/action/type"),
-            "delete create update update publish reactivate deactivate update deactivate delete",
+            "delete create update update publish reactivate deactivate add_member accept_member \
+             remove_member update deactivate delete",
         ),
         (
             pick(steps, "/reason/kind"),
-            "leftover missing superseded drift uploaded status status expired unlisted expired",
+            "leftover missing superseded drift uploaded status status member_listed \
+             member_status member_unlisted expired unlisted expired",
         ),
         (
             pick(steps, "/category"),
-            "prune create rename update publish update update prune prune prune",
+            "prune create rename update publish update update member member member prune prune \
+             prune",
         ),
         (
             pick(steps, "/phase"),
-            "cleanup upload rotate publish publish publish publish prune prune prune",
+            "cleanup upload rotate publish publish publish publish share share share prune prune \
+             prune",
         ),
         (
             pick(warnings, "/kind"),
@@ -141,7 +146,22 @@ fn every_variant_serialises_with_its_snake_case_tag() {
     assert_eq!(
         plan["summary"],
         json!({"create": 1, "publish": 1, "update": 3, "rename": 1, "prune": 4,
-                   "warnings": 5, "errors": 1})
+                   "members": 3, "warnings": 5, "errors": 1})
+    );
+    assert_eq!(
+        plan["steps"][7]["action"],
+        json!({"type": "add_member", "id": null, "name": "Ubuntu 24.04", "accept": true,
+               "project": {"id": "5e1ec7ed", "name": "demo", "domain": "Default"}})
+    );
+    assert_eq!(
+        plan["steps"][8]["action"],
+        json!({"type": "accept_member", "id": "aaaa", "name": "Ubuntu 24.04 (20260601)",
+               "from": "pending",
+               "project": {"id": "5e1ec7ed", "name": "demo", "domain": "Default"}})
+    );
+    assert_eq!(
+        plan["steps"][9]["action"]["project"],
+        json!({"id": "0ld0ld", "name": null, "domain": null})
     );
     assert_eq!(
         plan["steps"][1]["action"]["path"],
@@ -189,7 +209,7 @@ fn empty_plan_has_no_changes_and_several_clouds_keep_their_order() {
     assert_eq!(
         plans[0]["summary"],
         json!({"create": 0, "publish": 0, "update": 0, "rename": 0, "prune": 0,
-                   "warnings": 0, "errors": 0})
+                   "members": 0, "warnings": 0, "errors": 0})
     );
     assert_eq!(plans[1]["changes"], true);
 }
@@ -275,6 +295,7 @@ fn cirros_063() -> DesiredImage {
             fallback: None,
         },
         retention: Retention::Current,
+        members: None,
     }
 }
 
@@ -438,7 +459,12 @@ pub(crate) fn every_variant() -> Plan {
             hash_algo: Algorithm::Sha256,
         },
     };
-    use Phase::{Cleanup, Prune, Publish, Rotate, Upload};
+    let demo = MemberProject {
+        id: "5e1ec7ed".into(),
+        name: Some("demo".into()),
+        domain: Some("Default".into()),
+    };
+    use Phase::{Cleanup, Prune, Publish, Rotate, Share, Upload};
     Plan {
         cloud: "prod".into(),
         managed_tag: "managed_by_image_manager".into(),
@@ -469,6 +495,42 @@ pub(crate) fn every_variant() -> Plan {
                 id("Old Fedora", "40"),
                 on(deactivate, "dddd", "Old Fedora 40"),
                 Reason::Status,
+            ),
+            step(
+                Share,
+                id(U, "20260705"),
+                Action::AddMember {
+                    id: None,
+                    name: U.into(),
+                    project: demo.clone(),
+                    accept: true,
+                },
+                Reason::MemberListed,
+            ),
+            step(
+                Share,
+                id(U, "20260601"),
+                Action::AcceptMember {
+                    id: "aaaa".into(),
+                    name: old("20260601"),
+                    project: demo,
+                    from: "pending".into(),
+                },
+                Reason::MemberStatus,
+            ),
+            step(
+                Share,
+                id(U, "20260601"),
+                Action::RemoveMember {
+                    id: "aaaa".into(),
+                    name: old("20260601"),
+                    project: MemberProject {
+                        id: "0ld0ld".into(),
+                        name: None,
+                        domain: None,
+                    },
+                },
+                Reason::MemberUnlisted,
             ),
             step(
                 Prune,

@@ -190,6 +190,21 @@ Publish: final names and visibility, drift corrected
   # (because the catalog asks for another status)
   - "Old Fedora 40" (id dddd)
 
+Share: members of shared images, once they are published
+  # "Ubuntu 24.04" version 20260705 will be shared with a project
+  # (because the catalog's `shared` list names this project)
+  + member 5e1ec7ed ("demo" in domain "Default") on "Ubuntu 24.04"
+      status: accepted (set for the member project)
+
+  # "Ubuntu 24.04" version 20260601 will be accepted for a member project
+  # (because the catalog asks for member status accepted)
+  ~ member 5e1ec7ed ("demo" in domain "Default") on "Ubuntu 24.04 (20260601)" (id aaaa)
+      ~ status: "pending" → "accepted"
+
+  # "Ubuntu 24.04" version 20260601 will be unshared from a project
+  # (because the catalog's `shared` list does not name this project)
+  - member 0ld0ld on "Ubuntu 24.04 (20260601)" (id aaaa)
+
 Prune: last, so a failed upload never costs an old image
   # "Ubuntu 24.04" version 20260101 will be updated in place
   # (because it is superseded and past its retention, uuid_validity 2026-03-31)
@@ -214,5 +229,5 @@ Warnings:
 Errors (nothing more is done for these definitions):
   x "Fedora 41" version 1.4: web-download cannot decompress the upstream file (xz); use glance-direct or upload for compressed images
 
-Plan for cloud "prod": 1 to create, 1 to publish, 3 to update, 1 to rename, 4 to prune; 5 warnings, 1 error.
+Plan for cloud "prod": 1 to create, 1 to publish, 3 to update, 1 to rename, 4 to prune, 3 member changes; 5 warnings, 1 error.
 "#;

@@ -54,7 +54,10 @@ pub(super) async fn discover(
         .await?;
     let folders = index::folders(&listing);
     let Some(release) = newest_release(&folders) else {
-        return Ok(Vec::new());
+        return Err(SourceError::NoBuilds {
+            url: listing_url,
+            expected: "release folders such as `0.6.3/`",
+        });
     };
     if compare(&release.name, &current.version) != Ordering::Greater {
         return Ok(Vec::new());

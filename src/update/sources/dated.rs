@@ -142,10 +142,18 @@ pub(super) async fn discover(
         .map_or(layout.sums, file_name);
     let style = Style::of(current.map(|v| v.version.as_str()));
 
+    let listing_url = format!("{base}/");
     let listing = fetcher
-        .text(&format!("{base}/"), super::MAX_PAGE, "an index page")
+        .text(&listing_url, super::MAX_PAGE, "an index page")
         .await?;
-    let candidates: Vec<Dated> = dated_folders(&index::folders(&listing))
+    let folders = dated_folders(&index::folders(&listing));
+    if folders.is_empty() {
+        return Err(SourceError::NoBuilds {
+            url: listing_url,
+            expected: "dated folders such as `20260101/` or `release-20260101/`",
+        });
+    }
+    let candidates: Vec<Dated> = folders
         .into_iter()
         .filter(|d| {
             current.is_none_or(|c| compare(&style.version(d), &c.version) == Ordering::Greater)

@@ -43,6 +43,10 @@ pub enum SourceError {
     /// A file whose content is not what this upstream publishes there.
     #[error("{url}: {message}")]
     Unexpected { url: String, message: String },
+    /// A listing in which not one build of this upstream's layout was recognised: a junk page
+    /// or a wrong mirror, never "current".
+    #[error("{url}: no build recognised in this listing (expected {expected})")]
+    NoBuilds { url: String, expected: &'static str },
 }
 
 /// The upstream layout of `definition`: its `upstream` field, else guessed from

@@ -13,6 +13,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use image_manager::glance::ConnectOptions;
 use serde_json::{Value, json};
 use url::Url;
 
@@ -84,6 +85,16 @@ impl ProxiedCloud {
             region,
             endpoint_id,
             _dir: dir,
+        }
+    }
+
+    /// How to reach `cloud` (`admin` or `member`) through the proxy, with default timeouts
+    /// and retries.
+    pub(crate) fn options(&self, cloud: &str) -> ConnectOptions {
+        ConnectOptions {
+            cloud: Some(cloud.into()),
+            config_file: Some(self.clouds_yaml.clone()),
+            ..ConnectOptions::default()
         }
     }
 }

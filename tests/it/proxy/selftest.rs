@@ -44,11 +44,7 @@ async fn get_image(http: &reqwest::Client, base: &Url, token: &str, id: &str) ->
 async fn proxy_without_faults_is_reached_through_the_catalog() {
     let proxy = FaultProxy::start(glance_url().await, Faults::default());
     let cloud = ProxiedCloud::register(proxy.url()).await;
-    let options = ConnectOptions {
-        config_file: Some(cloud.clouds_yaml.clone()),
-        cloud: Some("admin".into()),
-        ..ConnectOptions::default()
-    };
+    let options = cloud.options("admin");
     let client = GlanceClient::connect(&options)
         .await
         .unwrap_or_else(|e| panic!("connect via proxy: {e}\n{}", proxy.log_text()));
