@@ -6,7 +6,8 @@
 #   cargo nextest run --all-targets --no-fail-fast ARGS   (if cargo-nextest is installed)
 #   cargo test --all-targets --no-fail-fast ARGS          (otherwise)
 # The tests see OS_CLIENT_CONFIG_FILE, OS_CLOUD=admin, SANDBOX_KEYSTONE_URL, SANDBOX_GLANCE_URL,
-# SANDBOX_DIR and the S3 server's SANDBOX_S3_ENDPOINT, SANDBOX_S3_BUCKET, AWS_* (see ci/sandbox.sh env). Without ARGS, ci/zuul/test.sh (the Zuul jobs against the
+# SANDBOX_DIR and the S3 server's SANDBOX_S3_ENDPOINT, SANDBOX_S3_BUCKET, AWS_* (see ci/sandbox.sh
+# env). Without ARGS, ci/zuul/test.sh (the Zuul jobs against the
 # same sandbox) runs afterwards. Exit status: the test runner's, else ci/zuul/test.sh's.
 #
 # While the sandbox boots (Python, mostly waiting on downloads the first time), the test
