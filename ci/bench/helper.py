@@ -13,6 +13,11 @@
       Reads an `image-manager apply --output json` report and prints one line:
       "DONE TOTAL BYTES API_CALLS" (API_CALLS "-" when the report has none). Exit 1 when an entry
       did not end "done" (its errors go to stderr).
+
+  helper.py phases REPORT_JSON...
+      Where the creates of apply reports spent their time: per phase (create, stage, import
+      wait, verify, publish) the seconds summed over the images and per image, and the status
+      reads per image; the median over the reports.
 """
 
 import json
@@ -177,6 +182,54 @@ def report(path):
     sys.exit(1 if bad or total == 0 else 0)
 
 
+def median(values):
+    values = sorted(values)
+    n = len(values)
+    if n == 0:
+        return 0.0
+    return values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2
+
+
+def phases(paths):
+    rows = [
+        ("create", "POST /v2/images"),
+        ("transfer", "download + verify + stage, one pass"),
+        ("import", "import request until active"),
+        ("verify", "Glance's digest compared"),
+        ("publish", "one PATCH: final name, visibility, marker off"),
+    ]
+    runs = []
+    for path in paths:
+        with open(path) as f:
+            doc = json.load(f)
+        sums = {key: 0.0 for key, _ in rows}
+        images = polls = calls = 0
+        for cloud in doc.get("clouds", []):
+            calls += count_calls(cloud.get("api_calls", 0))
+            for entry in cloud.get("entries", []):
+                if entry.get("action") == "publish":
+                    sums["publish"] += entry.get("duration", 0) / 1000
+                timings = (entry.get("transfer") or {}).get("timings")
+                if entry.get("action") != "create" or not timings:
+                    continue
+                images += 1
+                polls += timings.get("polls", 0)
+                for key in ("create", "transfer", "import", "verify"):
+                    sums[key] += timings.get(key, 0) / 1000
+        runs.append((sums, images, polls, calls))
+    if not runs or not any(images for _, images, _, _ in runs):
+        print("(no timings in the reports: a build before they were recorded)")
+        return
+    print(f"{'phase':<10} {'s (sum)':>8} {'s/image':>8}  what")
+    for key, what in rows:
+        total = median([sums[key] for sums, _, _, _ in runs])
+        each = median([sums[key] / max(images, 1) for sums, images, _, _ in runs])
+        print(f"{key:<10} {total:8.2f} {each:8.3f}  {what}")
+    per_image = median([polls / max(images, 1) for _, images, polls, _ in runs])
+    calls = median([calls / max(images, 1) for _, images, _, calls in runs])
+    print(f"status reads seen per image: {per_image:.2f}; Glance calls per image, all included: {calls:.2f}")
+
+
 def main():
     args = sys.argv[1:]
     if args[:1] == ["auth"] and len(args) == 3:
@@ -185,6 +238,8 @@ def main():
         sweep(*args[1:])
     elif args[:1] == ["report"] and len(args) == 2:
         report(args[1])
+    elif args[:1] == ["phases"] and len(args) >= 2:
+        phases(args[1:])
     else:
         die(__doc__)
 

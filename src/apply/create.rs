@@ -8,25 +8,31 @@
 //! (Glance pulls; the tool reads the image back and verifies it).
 //!
 //! Every new image starts private, hidden, unprotected, under a staging name, with all its
-//! metadata and the [`UNVERIFIED`] marker. The marker is removed only after both the upstream
-//! digest and Glance's own `os_hash_value` matched; the final name and visibility come later
-//! (the plan's publish step, after older versions moved aside). An image that fails any
-//! check is deleted: Glance poisons failed uploads, so nothing is ever retried in place.
+//! metadata and the [`UNVERIFIED`] marker. The marker comes off only after both the upstream
+//! digest and Glance's own `os_hash_value` matched, in the same patch that gives the image its
+//! final name and visibility (the plan's publish step, after older versions moved aside): one
+//! call instead of two per image. A run that ends between verification and publication
+//! therefore leaves a marked image, which the next run deletes and uploads again — a
+//! re-upload, never an unverified image in use. When the publish cannot happen, the marker
+//! comes off alone ([`unmark`]), so the verified image is kept for the next run. An image that
+//! fails any check is deleted: Glance poisons failed uploads, so nothing is ever retried in
+//! place.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::error::{Error, chain};
 use super::hooks::Hooks;
-use super::report::Transfer;
+use super::report::{Timings, Transfer};
 use super::source::{self, Chosen};
 use super::verify::{check_stored, landed, read_back};
 use crate::catalog::checksums::Algorithm;
 use crate::desired::DesiredImage;
 use crate::desired::properties::{BUILD_DATE, UNVERIFIED};
 use crate::glance::{
-    self, GlanceClient, ImportMethod, NewImage, ObservedImage, PatchOp, Visibility, conditions,
+    self, First, GlanceClient, ImportMethod, NewImage, PatchOp, Visibility, Waited, Watcher,
+    conditions,
 };
 use crate::plan::Way;
 use crate::transfer;
@@ -52,17 +58,30 @@ pub(super) struct Destination {
     /// The executor's index of this cloud; handed back with the result.
     pub index: usize,
     pub client: Arc<GlanceClient>,
+    /// Waits for this cloud's imports, one status read for all of them.
+    pub watcher: Watcher,
     /// The way in the plan resolved for this cloud.
     pub way: Way,
     /// The cloud's `os_hash_algo`, computed in the same pass to compare with `os_hash_value`.
     pub hash_algo: Algorithm,
 }
 
-/// A verified image, not yet published.
+/// A verified image, not yet published: still marked [`UNVERIFIED`] until [`verified_ops`]
+/// go out with its publish patch.
 #[derive(Debug)]
 pub(super) struct Uploaded {
     pub id: String,
     pub transfer: Transfer,
+    /// The `image_build_date` to record (see [`build_date`]).
+    pub built: Option<String>,
+}
+
+/// An image this run created and verified, as its publish and member steps act on it.
+#[derive(Clone, Debug)]
+pub(super) struct Created {
+    pub id: String,
+    /// The `image_build_date` its publish records (see [`build_date`]).
+    pub built: Option<String>,
 }
 
 /// A create that failed; its image (if one was made) is already deleted.
@@ -163,19 +182,27 @@ async fn stream(
     let mut results = Vec::new();
     let mut live = Vec::new();
     for destination in destinations {
+        let started = Instant::now();
         match create_image(&destination.client, image).await {
-            Ok(id) => live.push((destination, id)),
+            Ok(id) => {
+                let timings = Timings {
+                    create: started.elapsed(),
+                    ..Timings::default()
+                };
+                live.push((destination, id, timings));
+            }
             Err(error) => results.push((destination.index, Err(failed(None, error.into())))),
         }
     }
     if live.is_empty() {
         return results;
     }
+    let transfer_started = Instant::now();
     let (download, chosen) = match source::open(&ctx.fetcher, &image.source, &image.name).await {
         Ok(opened) => opened,
         Err(error) => {
             let error = Arc::new(Error::from(error));
-            for (destination, id) in live {
+            for (destination, id, _) in live {
                 discard(&destination.client, &id).await;
                 results.push((
                     destination.index,
@@ -186,7 +213,7 @@ async fn stream(
         }
     };
     let built = build_date(image, download.last_modified());
-    let clouds: Vec<&str> = live.iter().map(|(d, _)| d.client.cloud()).collect();
+    let clouds: Vec<&str> = live.iter().map(|(d, ..)| d.client.cloud()).collect();
     let progress = ctx.hooks.transfer_started(
         &format!("{} → {}", image.name, clouds.join(", ")),
         download.length(),
@@ -194,7 +221,7 @@ async fn stream(
     let mut fanout = Fanout::new();
     let uploads: Vec<_> = live
         .iter()
-        .map(|(destination, id)| {
+        .map(|(destination, id, _)| {
             let body = fanout.add();
             let (client, id, way) = (Arc::clone(&destination.client), id.clone(), destination.way);
             tokio::spawn(async move {
@@ -206,7 +233,7 @@ async fn stream(
             })
         })
         .collect();
-    let algorithms: Vec<Algorithm> = live.iter().map(|(d, _)| d.hash_algo).collect();
+    let algorithms: Vec<Algorithm> = live.iter().map(|(d, ..)| d.hash_algo).collect();
     let bytes = decompress(download, chosen.compression);
     let verified = pipeline::run(bytes, &expected, &algorithms, fanout, &|n| {
         progress.advance(n)
@@ -214,37 +241,41 @@ async fn stream(
     .await;
     progress.finish(verified.is_ok());
     drop(progress);
-    let finishing = live
-        .into_iter()
-        .zip(uploads)
-        .map(|((destination, id), upload)| {
-            let (verified, built, chosen) = (&verified, built.as_deref(), &chosen);
-            async move {
-                let sent = upload.await.unwrap_or_else(|e| {
-                    Err(glance::Error::InvalidRequest {
-                        message: e.to_string(),
-                    })
-                });
-                let result = finish(ctx, &destination, &id, verified, sent, built).await;
-                (
-                    destination.index,
-                    settle(&destination, id, verified, result, chosen).await,
-                )
-            }
-        });
+    let finishing =
+        live.into_iter()
+            .zip(uploads)
+            .map(|((destination, id, mut timings), upload)| {
+                let (verified, built, chosen) = (&verified, &built, &chosen);
+                async move {
+                    let sent = upload.await.unwrap_or_else(|e| {
+                        Err(glance::Error::InvalidRequest {
+                            message: e.to_string(),
+                        })
+                    });
+                    timings.transfer = transfer_started.elapsed();
+                    let result = finish(ctx, &destination, &id, verified, sent, &mut timings).await;
+                    let settled = settle(&destination, id, verified, result, chosen, timings).await;
+                    (
+                        destination.index,
+                        settled.map(|mut uploaded| {
+                            uploaded.built.clone_from(built);
+                            uploaded
+                        }),
+                    )
+                }
+            });
     results.extend(join_all(finishing).await);
     results
 }
 
-/// After the body: import (glance-direct), wait until active, compare `os_hash_value`, unmark
-/// (recording `built` as `image_build_date`, see [`build_date`]).
+/// After the body: import (glance-direct), wait until active, compare `os_hash_value`.
 async fn finish<'v>(
     ctx: &Context,
     to: &Destination,
     id: &str,
     verified: &'v Result<Verified, transfer::Error>,
     sent: Result<u64, glance::Error>,
-    built: Option<&str>,
+    timings: &mut Timings,
 ) -> Result<&'v Verified, Error> {
     let verified = match (verified, sent) {
         (Ok(verified), Ok(_)) => verified,
@@ -261,12 +292,21 @@ async fn finish<'v>(
         }
         (_, Err(error)) => return Err(error.into()),
     };
-    if to.way == Way::GlanceDirect {
+    let started = Instant::now();
+    let first = if to.way == Way::GlanceDirect {
         to.client.import(id, &ImportMethod::GlanceDirect).await?;
-    }
-    let active = activated(ctx, &to.client, id).await?;
-    check_stored(&to.client, &active, &verified.digests).await?;
-    unmark(&to.client, id, built).await?;
+        First::AfterImport
+    } else {
+        // An upload is active when its PUT returns.
+        First::Now
+    };
+    let active = activated(ctx, to, id, first).await?;
+    timings.import = started.elapsed();
+    timings.polls = active.reads;
+    timings.poll_slack = active.slack;
+    let started = Instant::now();
+    check_stored(&to.client, &active.image, &verified.digests).await?;
+    timings.verify = started.elapsed();
     Ok(verified)
 }
 
@@ -277,11 +317,13 @@ async fn settle(
     verified: &Result<Verified, transfer::Error>,
     result: Result<&Verified, Error>,
     chosen: &Chosen,
+    timings: Timings,
 ) -> Result<Uploaded, Failed> {
     match result {
         Ok(verified) => Ok(Uploaded {
             id,
-            transfer: transferred(to.way, &verified.digests, chosen),
+            transfer: transferred(to.way, &verified.digests, chosen, timings),
+            built: None,
         }),
         Err(error) => {
             discard(&to.client, &id).await;
@@ -291,7 +333,7 @@ async fn settle(
                 transfer: verified
                     .as_ref()
                     .ok()
-                    .map(|v| transferred(to.way, &v.digests, chosen)),
+                    .map(|v| transferred(to.way, &v.digests, chosen, timings)),
             })
         }
     }
@@ -307,33 +349,44 @@ async fn web_download(
     let chosen = source::probe(&ctx.fetcher, &image.source, &image.name)
         .await
         .map_err(|e| failed(None, e.into()))?;
+    let started = Instant::now();
     let id = create_image(&to.client, image)
         .await
         .map_err(|e| failed(None, e.into()))?;
+    let mut timings = Timings {
+        create: started.elapsed(),
+        ..Timings::default()
+    };
     let result = async {
         let uri = chosen.url.clone();
+        let started = Instant::now();
         to.client
             .import(&id, &ImportMethod::WebDownload { uri })
             .await?;
-        let active = activated(ctx, &to.client, &id).await?;
+        let active = activated(ctx, to, &id, First::AfterImport).await?;
+        timings.import = started.elapsed();
+        timings.polls = active.reads;
+        timings.poll_slack = active.slack;
+        let started = Instant::now();
         let verified = read_back(
             ctx,
             &to.client,
-            &active,
+            &active.image,
             &expected,
             &format!("{} (verifying)", image.name),
         )
         .await?;
-        check_stored(&to.client, &active, &verified.digests).await?;
+        check_stored(&to.client, &active.image, &verified.digests).await?;
+        timings.verify = started.elapsed();
         let modified = ctx.fetcher.last_modified(&chosen.url).await;
-        unmark(&to.client, &id, build_date(image, modified).as_deref()).await?;
-        Ok(verified)
+        Ok((verified, build_date(image, modified)))
     }
     .await;
     match result {
-        Ok(verified) => Ok(Uploaded {
+        Ok((verified, built)) => Ok(Uploaded {
             id,
-            transfer: transferred(Way::WebDownload, &verified.digests, &chosen),
+            transfer: transferred(Way::WebDownload, &verified.digests, &chosen, timings),
+            built,
         }),
         Err(error) => {
             discard(&to.client, &id).await;
@@ -386,9 +439,16 @@ fn staging_name(name: &str) -> String {
 }
 
 /// Waits until active; a failed or stuck import reports Glance's task message.
-async fn activated(ctx: &Context, client: &GlanceClient, id: &str) -> Result<ObservedImage, Error> {
-    match client
-        .wait_for(id, conditions::is_active(), ctx.import_timeout)
+async fn activated(
+    ctx: &Context,
+    to: &Destination,
+    id: &str,
+    first: First,
+) -> Result<Waited, Error> {
+    let client = &to.client;
+    match to
+        .watcher
+        .wait(id, conditions::is_active(), ctx.import_timeout, first)
         .await
     {
         Ok(image) => Ok(image),
@@ -430,15 +490,33 @@ fn build_date(
     Some(day.format("%Y-%m-%d").to_string())
 }
 
-/// Removes the marker: from now on the image counts as verified. `built`: the upstream's date
-/// to record as `image_build_date` in the same patch.
-async fn unmark(client: &GlanceClient, id: &str, built: Option<&str>) -> Result<(), Error> {
+/// What makes a verified image count as verified: the marker removed, and `built` (the
+/// upstream's date, see [`build_date`]) recorded as `image_build_date`. Sent with the publish
+/// patch, or alone by [`unmark`].
+pub(super) fn verified_ops(built: Option<&str>) -> Vec<PatchOp> {
     let mut ops = vec![PatchOp::remove_property(UNVERIFIED)];
     if let Some(date) = built {
         ops.push(PatchOp::set_property(BUILD_DATE, date));
     }
-    client.patch_image(id, &ops).await?;
-    Ok(())
+    ops
+}
+
+/// Removes the marker of a verified image whose publish did not happen (blocked or refused),
+/// so the next run publishes it instead of uploading it again. Best effort: a marked image
+/// costs a re-upload, nothing worse.
+pub(super) async fn unmark(client: &GlanceClient, id: &str, built: Option<&str>) -> bool {
+    match client.patch_image(id, &verified_ops(built)).await {
+        Ok(_) => true,
+        Err(error) => {
+            tracing::warn!(
+                "cloud {}: could not mark verified image {id} as verified: {}; the next run \
+                 uploads it again",
+                client.cloud(),
+                chain(&error)
+            );
+            false
+        }
+    }
 }
 
 /// Deletes a failed image (best effort: the next plan cleans up what remains, it is marked).
@@ -463,7 +541,7 @@ fn failed(id: Option<String>, error: Error) -> Failed {
 }
 
 /// The report's record of a verified transfer.
-fn transferred(method: Way, digests: &Digests, chosen: &Chosen) -> Transfer {
+fn transferred(method: Way, digests: &Digests, chosen: &Chosen, timings: Timings) -> Transfer {
     Transfer {
         method,
         source: chosen.kind,
@@ -473,5 +551,6 @@ fn transferred(method: Way, digests: &Digests, chosen: &Chosen) -> Transfer {
             .iter()
             .map(|(algorithm, hex)| (algorithm, hex.to_owned()))
             .collect(),
+        timings,
     }
 }

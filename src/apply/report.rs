@@ -106,6 +106,34 @@ pub struct Transfer {
     /// the upstream's was compared with the catalog, Glance's `os_hash_algo` one with
     /// `os_hash_value`.
     pub digests: BTreeMap<Algorithm, String>,
+    /// Where the time went, in milliseconds.
+    pub timings: Timings,
+}
+
+/// Where one created image's time went: what a slow first import is broken down by (and what
+/// `ci/bench.sh` prints). Times in milliseconds.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Timings {
+    /// Creating the image (`POST /v2/images`).
+    #[serde(serialize_with = "millis")]
+    pub create: Duration,
+    /// Download, verification and stage (or upload) in one pass; 0 for web-download.
+    #[serde(serialize_with = "millis")]
+    pub transfer: Duration,
+    /// From the import request (after an upload: its end) until Glance had it `active`.
+    #[serde(serialize_with = "millis")]
+    pub import: Duration,
+    /// Status reads that saw the image while it imported (one read may answer for several
+    /// images: see `api_calls` for the calls).
+    pub polls: u32,
+    /// Of `import`, at most this long the image was active before a read noticed: from the
+    /// last read that found it importing to the one that found it active (0 when the first
+    /// read found it active).
+    #[serde(serialize_with = "millis")]
+    pub poll_slack: Duration,
+    /// Comparing Glance's digest with ours (a read-back for web-download).
+    #[serde(serialize_with = "millis")]
+    pub verify: Duration,
 }
 
 /// A catalog version's URL, by its key.

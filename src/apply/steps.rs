@@ -2,6 +2,7 @@
 //! of an image this run created, and member changes. Each executes what the plan says and
 //! decides nothing.
 
+use super::create::{self, Created};
 use super::error::chain;
 use super::report::Outcome;
 use crate::glance::{self, GlanceClient, MemberStatus, PatchOp, Visibility};
@@ -14,14 +15,18 @@ const ACCEPT_REFUSED: &str = "Glance's policy lets only the member project (or a
 
 /// Runs a plain (non-create) action; `created`: the image this run made, for a publish and
 /// the members of a new image.
-pub(super) async fn run(client: &GlanceClient, action: &Action, created: Option<&str>) -> Outcome {
+pub(super) async fn run(
+    client: &GlanceClient,
+    action: &Action,
+    created: Option<&Created>,
+) -> Outcome {
     let no_image = || glance::Error::InvalidRequest {
         message: "internal error: no image of this run to act on".into(),
     };
     let result = match action {
         Action::Create { .. } => unreachable!("creates go through apply::create"),
         Action::Publish { .. } => match created {
-            Some(id) => publish(client, id, action).await,
+            Some(created) => publish(client, created, action).await,
             None => Err(no_image()),
         },
         Action::AddMember {
@@ -29,7 +34,7 @@ pub(super) async fn run(client: &GlanceClient, action: &Action, created: Option<
             project,
             accept,
             ..
-        } => match id.as_deref().or(created) {
+        } => match id.as_deref().or(created.map(|c| c.id.as_str())) {
             Some(id) => add_member(client, id, &project.id, *accept).await,
             None => Err(no_image()),
         },
@@ -89,8 +94,15 @@ async fn accept_member(
 }
 
 /// Gives an image this run created and verified its final name, visibility, `os_hidden` and
-/// protection in one patch, then deactivates it when the plan says so.
-async fn publish(client: &GlanceClient, id: &str, action: &Action) -> Result<(), glance::Error> {
+/// protection in one patch that also takes its [`UNVERIFIED`](crate::desired::properties::UNVERIFIED)
+/// marker off, then deactivates it when the plan says so. When Glance refuses the patch
+/// (e.g. 403 on `public` for a non-admin), the marker comes off alone: the verified image is
+/// kept, and the next run tries its publication again without uploading it again.
+async fn publish(
+    client: &GlanceClient,
+    created: &Created,
+    action: &Action,
+) -> Result<(), glance::Error> {
     let Action::Publish {
         name,
         visibility,
@@ -101,15 +113,20 @@ async fn publish(client: &GlanceClient, id: &str, action: &Action) -> Result<(),
     else {
         unreachable!("only publish steps are published")
     };
-    let mut ops = vec![
+    let id = created.id.as_str();
+    let mut ops = create::verified_ops(created.built.as_deref());
+    ops.extend([
         PatchOp::set_name(name),
         PatchOp::set_visibility(&Visibility::from(visibility.as_str())),
         PatchOp::set_hidden(*hidden),
-    ];
+    ]);
     if *protected {
         ops.push(PatchOp::set_protected(true));
     }
-    client.patch_image(id, &ops).await?;
+    if let Err(error) = client.patch_image(id, &ops).await {
+        create::unmark(client, id, created.built.as_deref()).await;
+        return Err(error);
+    }
     if *deactivate {
         client.deactivate(id).await?;
     }

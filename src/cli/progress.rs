@@ -369,6 +369,7 @@ mod tests {
             fallback: None,
             bytes: 2048 * MIB,
             digests: Default::default(),
+            timings: Default::default(),
         });
         let mut skipped = entry(ActionKind::Delete, Outcome::Skipped { reason: "r".into() });
         skipped.image_id = None;

@@ -48,6 +48,7 @@ mod projects;
 pub mod retry;
 mod upload;
 mod wait;
+mod watch;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -68,6 +69,7 @@ pub use observed::{ImageStatus, ObservedImage, ObservedState, Visibility};
 pub use patch::PatchOp;
 pub use projects::{ProjectName, Resolved};
 pub use wait::{Condition, Readiness, conditions};
+pub use watch::{First, Waited, Watcher};
 
 use auth::Secrets;
 use error::clean_message;

@@ -93,7 +93,7 @@ impl GlanceClient {
 
 /// One page of `GET /v2/images`: the images (lock placeholders left out) and,
 /// when Glance announced a next page, the marker to ask for it with.
-fn parse_page(body: &Value) -> Result<(Vec<ObservedImage>, Option<String>), Error> {
+pub(super) fn parse_page(body: &Value) -> Result<(Vec<ObservedImage>, Option<String>), Error> {
     let images = body["images"].as_array().ok_or_else(|| Error::Response {
         operation: OP,
         message: "no `images` list in the answer".into(),

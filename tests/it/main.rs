@@ -36,6 +36,8 @@ mod apply_faults;
 mod apply_crash;
 // `apply` against the sandbox and the upstream mirror: creates, methods, fan-out, the CLI.
 mod apply;
+// A first import of many images: calls per image, the marker off with the publish, overlap.
+mod apply_first_import;
 // Helpers shared by `apply` and `apply_rotation`.
 mod apply_support;
 // `apply` on existing images: rotation, retention (uuid_validity × --prune), drift, ownership.
