@@ -504,6 +504,23 @@ run_floor() { # run_floor R: the 50 small imports one after the other
   sweep "$PREFIX-floor-r$r-"
 }
 
+# noop_plan CATALOG LOG: `plan` right after the apply of CATALOG must find nothing to do; records
+# its Glance calls (the goal: at most 5, whatever the number of definitions)
+noop_plan() {
+  local rc=0 n
+  env OS_CLIENT_CONFIG_FILE="$OS_CLIENT_CONFIG_FILE" "$BIN" plan --images "$1" --cloud member \
+    --detailed-exitcode >/dev/null 2>"$2" || rc=$?
+  n=$(sed -n 's/.* images observed in \([0-9]*\) Glance API calls.*/\1/p' "$2" | head -n1)
+  if ((rc != 0)); then
+    say "the plan after the apply is not empty (exit $rc)"
+    show_tail "$2"
+    failures=$((failures + 1))
+    return
+  fi
+  say "no-op plan of the $SMALL_COUNT definitions: ${n:-?} Glance calls"
+  record noop_plan_calls "${n:-0}"
+}
+
 run_small() { # run_small METHOD R: ours, --parallel SMALL_PARALLEL; key ours_small (auto, the
   # default) or ours_small_upload
   local method=$1 r=$2 i c0 cpu key=ours_small tag="small-$1-r$2" args=()
@@ -520,7 +537,10 @@ run_small() { # run_small METHOD R: ours, --parallel SMALL_PARALLEL; key ours_sm
     record "${key}_kib" "$O_KIB"
     record "${key}_calls" "$O_CALLS"
     record "${key}_cpu" "$cpu"
-    [[ $method == auto ]] && PHASE_REPORTS+=("$RUN/$tag.json")
+    if [[ $method == auto ]]; then
+      PHASE_REPORTS+=("$RUN/$tag.json")
+      noop_plan "$RUN/$tag.yaml" "$RUN/$tag-plan.log"
+    fi
   else
     failures=$((failures + 1))
     record "${key}_failed" 1
@@ -638,6 +658,12 @@ if want small || want baseline; then
       "$(calls ours_small_upload_calls base_small_calls)"
     printf '  (Glance calls per image %s; CPU seconds Glance spent %s)\n' "$(per_image ours_small_upload_calls)" \
       "$(value ours_small_upload_cpu)"
+  fi
+  n=$(value noop_plan_calls)
+  if [[ $n != - ]]; then
+    res=ok
+    le "$n" 5 || res=MISSED
+    row "  then plan, $SMALL_COUNT definitions, no changes" - - - "<= 5 calls" "$res" - "$(calls noop_plan_calls "")"
   fi
   if ((${#PHASE_REPORTS[@]})); then
     echo

@@ -192,17 +192,18 @@ def median(values):
 
 def phases(paths):
     rows = [
-        ("create", "POST /v2/images"),
-        ("transfer", "download + verify + stage, one pass"),
-        ("import", "import request until active"),
-        ("verify", "Glance's digest compared"),
-        ("publish", "one PATCH: final name, visibility, marker off"),
+        ("create", "create", "POST /v2/images"),
+        ("transfer", "stage", "download + verify + PUT /stage, in one pass"),
+        ("import", "import wait", "import request until seen active"),
+        ("poll_slack", "  of it: polls", "active but not yet seen (upper bound)"),
+        ("verify", "verify", "Glance's os_hash_value compared with ours"),
+        ("publish", "publish", "one PATCH: final name, visibility, marker off"),
     ]
     runs = []
     for path in paths:
         with open(path) as f:
             doc = json.load(f)
-        sums = {key: 0.0 for key, _ in rows}
+        sums = {key: 0.0 for key, _, _ in rows}
         images = polls = calls = 0
         for cloud in doc.get("clouds", []):
             calls += count_calls(cloud.get("api_calls", 0))
@@ -214,17 +215,17 @@ def phases(paths):
                     continue
                 images += 1
                 polls += timings.get("polls", 0)
-                for key in ("create", "transfer", "import", "verify"):
+                for key in ("create", "transfer", "import", "poll_slack", "verify"):
                     sums[key] += timings.get(key, 0) / 1000
         runs.append((sums, images, polls, calls))
     if not runs or not any(images for _, images, _, _ in runs):
         print("(no timings in the reports: a build before they were recorded)")
         return
-    print(f"{'phase':<10} {'s (sum)':>8} {'s/image':>8}  what")
-    for key, what in rows:
+    print(f"{'phase':<15} {'s (sum)':>8} {'s/image':>8}  what")
+    for key, label, what in rows:
         total = median([sums[key] for sums, _, _, _ in runs])
         each = median([sums[key] / max(images, 1) for sums, images, _, _ in runs])
-        print(f"{key:<10} {total:8.2f} {each:8.3f}  {what}")
+        print(f"{label:<15} {total:8.2f} {each:8.3f}  {what}")
     per_image = median([polls / max(images, 1) for _, images, polls, _ in runs])
     calls = median([calls / max(images, 1) for _, images, _, calls in runs])
     print(f"status reads seen per image: {per_image:.2f}; Glance calls per image, all included: {calls:.2f}")

@@ -66,17 +66,15 @@ pub(super) struct Destination {
     pub hash_algo: Algorithm,
 }
 
-/// A verified image, not yet published: still marked [`UNVERIFIED`] until [`verified_ops`]
-/// go out with its publish patch.
+/// A verified image, not yet published, and how it got in.
 #[derive(Debug)]
 pub(super) struct Uploaded {
-    pub id: String,
+    pub created: Created,
     pub transfer: Transfer,
-    /// The `image_build_date` to record (see [`build_date`]).
-    pub built: Option<String>,
 }
 
-/// An image this run created and verified, as its publish and member steps act on it.
+/// An image this run created and verified, as its publish and member steps act on it: still
+/// marked [`UNVERIFIED`] until [`verified_ops`] go out with its publish patch.
 #[derive(Clone, Debug)]
 pub(super) struct Created {
     pub id: String,
@@ -241,29 +239,24 @@ async fn stream(
     .await;
     progress.finish(verified.is_ok());
     drop(progress);
-    let finishing =
-        live.into_iter()
-            .zip(uploads)
-            .map(|((destination, id, mut timings), upload)| {
-                let (verified, built, chosen) = (&verified, &built, &chosen);
-                async move {
-                    let sent = upload.await.unwrap_or_else(|e| {
-                        Err(glance::Error::InvalidRequest {
-                            message: e.to_string(),
-                        })
-                    });
-                    timings.transfer = transfer_started.elapsed();
-                    let result = finish(ctx, &destination, &id, verified, sent, &mut timings).await;
-                    let settled = settle(&destination, id, verified, result, chosen, timings).await;
-                    (
-                        destination.index,
-                        settled.map(|mut uploaded| {
-                            uploaded.built.clone_from(built);
-                            uploaded
-                        }),
-                    )
-                }
-            });
+    let finishing = live
+        .into_iter()
+        .zip(uploads)
+        .map(|((to, id, mut timings), upload)| {
+            let (verified, built, chosen) = (&verified, built.clone(), &chosen);
+            async move {
+                let sent = upload.await.unwrap_or_else(|e| {
+                    Err(glance::Error::InvalidRequest {
+                        message: e.to_string(),
+                    })
+                });
+                timings.transfer = transfer_started.elapsed();
+                let result = finish(ctx, &to, &id, verified, sent, &mut timings).await;
+                let created = Created { id, built };
+                let settled = settle(&to, created, verified, result, chosen, timings);
+                (to.index, settled.await)
+            }
+        });
     results.extend(join_all(finishing).await);
     results
 }
@@ -295,15 +288,15 @@ async fn finish<'v>(
     let started = Instant::now();
     let first = if to.way == Way::GlanceDirect {
         to.client.import(id, &ImportMethod::GlanceDirect).await?;
-        First::AfterImport
+        First::AfterImport {
+            staged: timings.transfer,
+        }
     } else {
         // An upload is active when its PUT returns.
         First::Now
     };
     let active = activated(ctx, to, id, first).await?;
-    timings.import = started.elapsed();
-    timings.polls = active.reads;
-    timings.poll_slack = active.slack;
+    timings.imported(started, &active);
     let started = Instant::now();
     check_stored(&to.client, &active.image, &verified.digests).await?;
     timings.verify = started.elapsed();
@@ -313,7 +306,7 @@ async fn finish<'v>(
 /// Keeps a verified image, or deletes a failed one and reports why.
 async fn settle(
     to: &Destination,
-    id: String,
+    created: Created,
     verified: &Result<Verified, transfer::Error>,
     result: Result<&Verified, Error>,
     chosen: &Chosen,
@@ -321,14 +314,13 @@ async fn settle(
 ) -> Result<Uploaded, Failed> {
     match result {
         Ok(verified) => Ok(Uploaded {
-            id,
+            created,
             transfer: transferred(to.way, &verified.digests, chosen, timings),
-            built: None,
         }),
         Err(error) => {
-            discard(&to.client, &id).await;
+            discard(&to.client, &created.id).await;
             Err(Failed {
-                id: Some(id),
+                id: Some(created.id),
                 error,
                 transfer: verified
                     .as_ref()
@@ -363,10 +355,9 @@ async fn web_download(
         to.client
             .import(&id, &ImportMethod::WebDownload { uri })
             .await?;
-        let active = activated(ctx, to, &id, First::AfterImport).await?;
-        timings.import = started.elapsed();
-        timings.polls = active.reads;
-        timings.poll_slack = active.slack;
+        let staged = Duration::ZERO;
+        let active = activated(ctx, to, &id, First::AfterImport { staged }).await?;
+        timings.imported(started, &active);
         let started = Instant::now();
         let verified = read_back(
             ctx,
@@ -384,9 +375,8 @@ async fn web_download(
     .await;
     match result {
         Ok((verified, built)) => Ok(Uploaded {
-            id,
+            created: Created { id, built },
             transfer: transferred(Way::WebDownload, &verified.digests, &chosen, timings),
-            built,
         }),
         Err(error) => {
             discard(&to.client, &id).await;

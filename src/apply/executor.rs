@@ -362,12 +362,9 @@ impl Run {
                         Ok(uploaded) => Done {
                             key,
                             outcome: Outcome::Done,
-                            image_id: Some(uploaded.id.clone()),
+                            image_id: Some(uploaded.created.id.clone()),
                             transfer: Some(uploaded.transfer),
-                            created: Some(Created {
-                                id: uploaded.id,
-                                built: uploaded.built,
-                            }),
+                            created: Some(uploaded.created),
                             duration,
                         },
                         Err(failed) => Done {

@@ -5,12 +5,13 @@
 //! siblings (ripgrep's "count, don't throw"), it only changes how the run ends.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::catalog::checksums::Algorithm;
 use crate::desired::Identity;
+use crate::glance::Waited;
 use crate::plan::{ActionKind, Phase, Unplannable, Way};
 
 /// The JSON report's schema version; bumped on incompatible changes.
@@ -134,6 +135,15 @@ pub struct Timings {
     /// Comparing Glance's digest with ours (a read-back for web-download).
     #[serde(serialize_with = "millis")]
     pub verify: Duration,
+}
+
+impl Timings {
+    /// Records a wait for `active` that began at `started`.
+    pub(super) fn imported(&mut self, started: Instant, active: &Waited) {
+        self.import = started.elapsed();
+        self.polls = active.reads;
+        self.poll_slack = active.slack;
+    }
 }
 
 /// A catalog version's URL, by its key.

@@ -7,7 +7,10 @@
 //! call (`GET /v2/images?id=in:…`), and schedules reads by what this run has seen:
 //!
 //! - an image's first read is due after the import time typical of this run so far (reading
-//!   earlier only finds it importing), later reads back off, doubling up to [`MAX_INTERVAL`];
+//!   earlier only finds it importing) — or, for a large image, after most of the time Glance
+//!   took to receive its bytes, since the import copies and hashes them all once more;
+//! - later reads back off: each waits half the time waited so far (an eighth for a large image,
+//!   whose end is well predicted), between [`MIN_INTERVAL`] and [`MAX_INTERVAL`];
 //! - a read that is due answers for every image waiting, so an image whose import ended
 //!   before its own read was due is done without a call of its own.
 //!
@@ -35,6 +38,9 @@ const FIRST_GUESS: Duration = Duration::from_millis(300);
 const MIN_INTERVAL: Duration = Duration::from_millis(100);
 /// Import times remembered for the first-read estimate.
 const REMEMBERED: usize = 8;
+/// Of the time Glance took to receive a large image's bytes, the part its import is expected
+/// to take at least (on the sandbox it takes 1.1–1.3 times as long).
+const SHARE_OF_STAGE: f64 = 0.8;
 /// Ids per listing call (the URL stays short: 50 × 37 characters).
 const IDS_PER_READ: usize = 50;
 
@@ -43,8 +49,9 @@ const IDS_PER_READ: usize = 50;
 pub enum First {
     /// Now: the image should already be there (after an upload, which activates it).
     Now,
-    /// After an import, when this run's imports typically end.
-    AfterImport,
+    /// After an import, when this run's imports typically end; `staged`: how long Glance took
+    /// to receive the bytes (zero when Glance fetched them itself).
+    AfterImport { staged: Duration },
 }
 
 /// What waiting ended with.
@@ -113,19 +120,46 @@ struct Waiter {
     started: Instant,
     deadline: Instant,
     due: Instant,
-    /// Pause before the next read once this one is due and finds the image not ready.
-    interval: Duration,
+    /// The first read was predicted by the image's size (a large image): later reads come in
+    /// finer steps, and its time does not teach the typical import.
+    by_size: bool,
     reads: u32,
     /// When a read last found the image not ready.
     not_ready: Option<Instant>,
+}
+
+/// How long this run's imports took to be seen ready: when to read a new one first.
+#[derive(Default)]
+struct Imports {
+    /// The last [`REMEMBERED`], newest last.
+    seen: VecDeque<Duration>,
+}
+
+impl Imports {
+    /// A little under the median of the imports seen, so the estimate follows imports that
+    /// get faster (a read that comes too early costs one more); [`FIRST_GUESS`] before any.
+    fn typical(&self) -> Duration {
+        if self.seen.is_empty() {
+            return FIRST_GUESS;
+        }
+        let mut seen: Vec<Duration> = self.seen.iter().copied().collect();
+        seen.sort_unstable();
+        (seen[seen.len() / 2] * 9 / 10).max(MIN_INTERVAL)
+    }
+
+    fn remember(&mut self, took: Duration) {
+        if self.seen.len() == REMEMBERED {
+            self.seen.pop_front();
+        }
+        self.seen.push_back(took);
+    }
 }
 
 /// The background task: owns the schedule, reads, answers.
 struct Reader {
     client: Arc<GlanceClient>,
     waiters: Vec<Waiter>,
-    /// How long the last imports took to be seen ready (newest last).
-    seen: VecDeque<Duration>,
+    imports: Imports,
     /// False once Glance refused an `id=in:` listing.
     listing: bool,
 }
@@ -135,7 +169,7 @@ impl Reader {
         Reader {
             client,
             waiters: Vec::new(),
-            seen: VecDeque::new(),
+            imports: Imports::default(),
             listing: true,
         }
     }
@@ -150,42 +184,46 @@ impl Reader {
                 continue;
             };
             tokio::select! {
+                biased;
                 request = incoming.recv() => match request {
                     Some(request) => self.add(request),
                     // Every watcher is gone, and with it everyone waiting.
                     None => return,
                 },
-                () = tokio::time::sleep_until(next) => self.read().await,
+                () = tokio::time::sleep_until(next) => {
+                    // Whoever asked meanwhile is read in the same call.
+                    while let Ok(request) = incoming.try_recv() {
+                        self.add(request);
+                    }
+                    self.read().await;
+                }
             }
         }
     }
 
     fn add(&mut self, request: Request) {
         let now = Instant::now();
-        let first = match request.first {
-            First::Now => Duration::ZERO,
-            First::AfterImport => self.typical_import(),
+        let (first, by_size) = match request.first {
+            First::Now => (Duration::ZERO, false),
+            First::AfterImport { staged } => {
+                let typical = self.imports.typical();
+                let sized = staged.mul_f64(SHARE_OF_STAGE);
+                if sized > typical {
+                    (sized, true)
+                } else {
+                    (typical, false)
+                }
+            }
         };
         self.waiters.push(Waiter {
             started: now,
             deadline: now + request.timeout,
             due: now + first,
-            interval: (first / 2).max(MIN_INTERVAL),
+            by_size,
             reads: 0,
             not_ready: None,
             request,
         });
-    }
-
-    /// When to read a new import first: a little under the median of the imports seen, so the
-    /// estimate follows imports that get faster (a read that comes too early costs one more).
-    fn typical_import(&self) -> Duration {
-        if self.seen.is_empty() {
-            return FIRST_GUESS;
-        }
-        let mut seen: Vec<Duration> = self.seen.iter().copied().collect();
-        seen.sort_unstable();
-        (seen[seen.len() / 2] * 9 / 10).max(MIN_INTERVAL)
     }
 
     /// Reads every waiting image (one call per [`IDS_PER_READ`]) and answers those done.
@@ -210,8 +248,11 @@ impl Reader {
             let id = waiter.request.id.clone();
             let done = match waiter.request.condition.evaluate(&image) {
                 Readiness::Ready => {
-                    if waiter.request.first == First::AfterImport {
-                        self.remember(now - waiter.started);
+                    // Large images are predicted by their size: only the others teach the
+                    // typical import.
+                    if matches!(waiter.request.first, First::AfterImport { .. }) && !waiter.by_size
+                    {
+                        self.imports.remember(now - waiter.started);
                     }
                     Ok(Waited {
                         image,
@@ -232,8 +273,11 @@ impl Reader {
                     waiter.not_ready = Some(now);
                     // Read early for another image: the own schedule stands.
                     if waiter.due <= now {
-                        waiter.due = (now + waiter.interval).min(waiter.deadline);
-                        waiter.interval = (waiter.interval * 2).min(MAX_INTERVAL);
+                        let share = if waiter.by_size { 0.125 } else { 0.5 };
+                        let pause = (now - waiter.started)
+                            .mul_f64(share)
+                            .clamp(MIN_INTERVAL, MAX_INTERVAL);
+                        waiter.due = (now + pause).min(waiter.deadline);
                     }
                     still.push(waiter);
                     continue;
@@ -242,13 +286,6 @@ impl Reader {
             let _ = waiter.request.reply.send(done);
         }
         self.waiters = still;
-    }
-
-    fn remember(&mut self, took: Duration) {
-        if self.seen.len() == REMEMBERED {
-            self.seen.pop_front();
-        }
-        self.seen.push_back(took);
     }
 
     /// The images among `ids` one hidden-image listing per [`IDS_PER_READ`] returns; nothing
@@ -316,6 +353,25 @@ impl GlanceClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn first_reads_follow_the_imports_seen() {
+        let mut imports = Imports::default();
+        assert_eq!(imports.typical(), FIRST_GUESS);
+        for ms in [900, 1000, 1100] {
+            imports.remember(Duration::from_millis(ms));
+        }
+        assert_eq!(imports.typical(), Duration::from_millis(900));
+        // Only the last few count: imports that became fast are read early again.
+        for _ in 0..REMEMBERED {
+            imports.remember(Duration::from_millis(200));
+        }
+        assert_eq!(imports.typical(), Duration::from_millis(180));
+        for _ in 0..REMEMBERED {
+            imports.remember(Duration::from_millis(10));
+        }
+        assert_eq!(imports.typical(), MIN_INTERVAL);
+    }
 
     #[test]
     fn only_plain_ids_go_into_a_listing() {

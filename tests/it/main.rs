@@ -8,6 +8,8 @@ mod catalogs;
 mod surface;
 // `glance` against the real sandbox: auth, listing, data paths, error variants.
 mod glance_smoke;
+// The image watcher: one status read for every image waited on, fallbacks, timeouts.
+mod watch;
 // `image-manager validate` on real and broken catalogs (the binary, exit codes, positions).
 mod validate;
 // In-process upstream mirror (generated images, sums files, Range, redirects, faults).
