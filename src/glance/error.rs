@@ -102,7 +102,8 @@ pub enum Error {
         source: BoxError,
     },
 
-    /// `wait_for` ran out of time; `status` is the last status seen.
+    /// A wait (`wait_for`, a [`Watcher`](super::Watcher)) ran out of time; `status` is the last
+    /// status seen.
     #[error(
         "image {image_id} did not reach the expected state within {timeout:?} (last status: {status})"
     )]
@@ -112,7 +113,7 @@ pub enum Error {
         status: String,
     },
 
-    /// `wait_for` saw a state that can never become the expected one, e.g. a
+    /// A wait saw a state that can never become the expected one, e.g. a
     /// failed import or a killed image.
     #[error("image {image_id} failed: {reason}")]
     WaitFailed { image_id: String, reason: String },

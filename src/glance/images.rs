@@ -330,7 +330,8 @@ impl GlanceClient {
     }
 
     /// `POST /v2/images/{id}/import`. Glance answers 202 and works
-    /// asynchronously: follow with [`GlanceClient::wait_for`], and read
+    /// asynchronously: wait with a [`Watcher`](super::Watcher) (or
+    /// [`GlanceClient::wait_for`] for one image), and read
     /// [`GlanceClient::image_tasks`] when it fails.
     ///
     /// When an attempt's fate is unknown, the image is read back: an import

@@ -12,7 +12,8 @@
 //! - later reads back off: each waits half the time waited so far (an eighth for a large image,
 //!   whose end is well predicted), between [`MIN_INTERVAL`] and [`MAX_INTERVAL`];
 //! - a read that is due answers for every image waiting, so an image whose import ended
-//!   before its own read was due is done without a call of its own.
+//!   before its own read was due is done without a call of its own, and one whose read was
+//!   due soon is read on from there.
 //!
 //! Listings filter on `os_hidden` (see `observe.rs`); the images an apply waits on are hidden
 //! (staging), and an image the listing does not return (visible, deleted, an id the `in:`
@@ -271,12 +272,14 @@ impl Reader {
                 }),
                 Readiness::NotYet => {
                     waiter.not_ready = Some(now);
-                    // Read early for another image: the own schedule stands.
-                    if waiter.due <= now {
-                        let share = if waiter.by_size { 0.125 } else { 0.5 };
-                        let pause = (now - waiter.started)
-                            .mul_f64(share)
-                            .clamp(MIN_INTERVAL, MAX_INTERVAL);
+                    let share = if waiter.by_size { 0.125 } else { 0.5 };
+                    let pause = (now - waiter.started)
+                        .mul_f64(share)
+                        .clamp(MIN_INTERVAL, MAX_INTERVAL);
+                    // Read a little early for another image: that counts as this image's read
+                    // (no call of its own a moment later); read much earlier, its own schedule
+                    // stands.
+                    if waiter.due <= now + pause / 2 {
                         waiter.due = (now + pause).min(waiter.deadline);
                     }
                     still.push(waiter);
