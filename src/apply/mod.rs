@@ -1,13 +1,13 @@
 //! Executing a plan: streamed, verified uploads, then renames, publication and pruning.
 //!
-//! `apply` carries out exactly the steps `plan` decided, phase by phase, with bounded
-//! concurrency; it never decides anything itself (it does not read `Reason`). What it adds is
+//! `apply` carries out exactly the steps `plan` decided, each definition phase by phase, with
+//! bounded concurrency; it never decides anything itself (it does not read `Reason`). What it adds is
 //! mechanism: how bytes get in (`create`) and are proven right (`verify`), why a step failed
 //! (`error`), how a plain step runs (`steps`), in what order and how many at once
 //! (`executor`), and what is told to whom (`hooks`, `report`).
 //!
-//! Several clouds are applied together: their plans run phase by phase side by side, and one
-//! catalog version missing in several clouds is downloaded once for all of them.
+//! Several clouds are applied together: their plans run side by side, and one catalog version
+//! missing in several clouds is downloaded once for all of them.
 
 mod create;
 pub mod error;

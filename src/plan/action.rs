@@ -57,8 +57,9 @@ pub struct Step {
     pub reason: Reason,
 }
 
-/// Rotation order: a new image is uploaded and verified before anything else changes, the
-/// image it supersedes is renamed next, and only then does the new one take the plain name.
+/// Rotation order, per definition and cloud: a new image is uploaded and verified before
+/// anything else of its definition changes, the image it supersedes is renamed next, and only
+/// then does the new one take the plain name. Different definitions do not wait for each other.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
