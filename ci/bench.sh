@@ -672,8 +672,9 @@ if want small || want baseline; then
   fi
 fi
 echo
-echo "ratio = ours / baseline (lower is better). Baseline timed from its image create to active, polling"
-echo "every ${POLL}s; its Keystone token (${token_secs}s here) is not included. Ours: the whole apply process."
+echo "ratio = ours / baseline (lower is better). Baselines timed from their first image create to active,"
+echo "polling every ${POLL}s (the floor: ${FLOOR_POLL}s); their Keystone token (${token_secs}s here) is not included."
+echo "Ours: the whole apply process."
 echo "API calls: ours from the apply report (api_calls; - if absent), baseline's Glance requests counted."
 if ((failures)); then
   say "$failures measurement(s) failed; their logs are in $RUN (use --keep to keep them)"
