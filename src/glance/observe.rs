@@ -119,6 +119,8 @@ pub(super) fn parse_page(body: &Value) -> Result<(Vec<ObservedImage>, Option<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::glance::json_props;
+    use proptest::prelude::*;
     use serde_json::json;
 
     #[test]
@@ -138,5 +140,86 @@ mod tests {
         let (page, marker) = parse_page(&json!({"images": []})).unwrap();
         assert!(page.is_empty() && marker.is_none());
         assert!(parse_page(&json!({"oops": 1})).is_err());
+    }
+
+    const KEYS: &[&str] = &[
+        "images",
+        "next",
+        "first",
+        "id",
+        "name",
+        "status",
+        "visibility",
+        "os_hidden",
+        "protected",
+        "tags",
+        "size",
+        "min_disk",
+        "os_hash_algo",
+        "os_hash_value",
+        "created_at",
+        "os_glance_import_task",
+        "image_manager_unverified",
+    ];
+    const STRINGS: &[&str] = &[
+        "active",
+        "importing",
+        "sha512",
+        "public",
+        "image_manager_lock",
+        "2026-01-01T00:00:00Z",
+        "",
+    ];
+
+    /// A page as Glance sends it (the listing by id the watcher reads, and the run's listing).
+    fn real_page() -> Value {
+        let image = |id: &str, status: &str| {
+            json!({
+                "id": id, "name": "Debian 13 [image-manager: pending]", "status": status,
+                "visibility": "private", "os_hidden": true, "protected": false,
+                "disk_format": "raw", "container_format": "bare", "size": 1048576,
+                "min_disk": 1, "min_ram": 64, "tags": ["managed_by_image_manager"],
+                "os_hash_algo": "sha512", "os_hash_value": "ab", "checksum": "cd",
+                "created_at": "2026-12-06T21:00:00Z", "updated_at": "2026-12-06T21:00:01Z",
+                "os_glance_import_task": "", "image_manager_unverified": "true",
+                "owner": "ab232963bfc44369bff0dac650020968", "self": "/v2/images/x",
+            })
+        };
+        json!({
+            "images": [image("a", "active"), image("b", "importing")],
+            "first": "/v2/images?id=in%3Aa%2Cb&os_hidden=true&limit=2",
+            "next": "/v2/images?marker=b",
+            "schema": "/v2/schemas/images",
+        })
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        json_props::json_value(STRINGS, KEYS)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any JSON where a listing page belongs: a page or an error, never a panic.
+        #[test]
+        fn prop_listing_pages_of_any_shape_never_panic(value in json_value()) {
+            if let Ok((images, marker)) = parse_page(&value) {
+                let listed = value["images"].as_array().map_or(0, Vec::len);
+                prop_assert!(images.len() <= listed);
+                prop_assert!(marker.is_none() || !images.is_empty() || listed > 0);
+            }
+        }
+
+        /// Real-shaped pages with up to four values replaced by arbitrary JSON.
+        #[test]
+        fn prop_mutated_listing_pages_never_panic(
+            mutations in prop::collection::vec((any::<prop::sample::Index>(), json_value()), 1..4),
+        ) {
+            let mut page = real_page();
+            json_props::mutate(&mut page, mutations);
+            if let Ok((images, _)) = parse_page(&page) {
+                prop_assert!(images.len() <= 2);
+            }
+        }
     }
 }
