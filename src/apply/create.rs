@@ -290,6 +290,7 @@ async fn finish<'v>(
         to.client.import(id, &ImportMethod::GlanceDirect).await?;
         First::AfterImport {
             staged: timings.transfer,
+            bytes: verified.digests.bytes,
         }
     } else {
         // An upload is active when its PUT returns.
@@ -355,8 +356,11 @@ async fn web_download(
         to.client
             .import(&id, &ImportMethod::WebDownload { uri })
             .await?;
-        let staged = Duration::ZERO;
-        let active = activated(ctx, to, &id, First::AfterImport { staged }).await?;
+        let first = First::AfterImport {
+            staged: Duration::ZERO,
+            bytes: 0,
+        };
+        let active = activated(ctx, to, &id, first).await?;
         timings.imported(started, &active);
         let started = Instant::now();
         let verified = read_back(

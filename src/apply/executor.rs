@@ -160,9 +160,9 @@ impl Run {
             while tasks.len() < self.parallel {
                 let Some(at) = self.next(&waiting) else { break };
                 let unit = waiting.remove(at);
-                if let Some(task) = self.start(&unit) {
+                if let Some((running, task)) = self.start(&unit) {
                     let handle = tasks.spawn(task);
-                    keys.insert(handle.id(), unit.keys);
+                    keys.insert(handle.id(), running);
                 }
             }
             let Some(joined) = tasks.join_next_with_id().await else {
@@ -227,15 +227,19 @@ impl Run {
         best
     }
 
-    /// The task of a unit; `None` when all of it was skipped (recorded here).
-    fn start(&mut self, unit: &Unit) -> Option<BoxFuture<'static, Vec<Done>>> {
+    /// The task of a unit and the steps it runs (those not skipped); `None` when all of it was
+    /// skipped (recorded here).
+    fn start(&mut self, unit: &Unit) -> Option<(Vec<Key>, BoxFuture<'static, Vec<Done>>)> {
         let mut keys = Vec::new();
         for &key in &unit.keys {
             let step = &self.targets[key.0].plan.steps[key.1];
             match self.blocked(key.0, step) {
                 Some(reason) => {
-                    if let Some(created) = self.staged(key, step) {
-                        return Some(self.held(key, created, reason));
+                    // A publish is a unit of its own: its verified image keeps what it needs.
+                    if matches!(step.action, Action::Publish { .. })
+                        && let Some(created) = self.staged(key, step)
+                    {
+                        return Some((vec![key], self.held(key, created, reason)));
                     }
                     self.finish(Done::of(
                         key,
@@ -249,7 +253,7 @@ impl Run {
         }
         let &first = keys.first()?;
         let step = &self.targets[first.0].plan.steps[first.1];
-        Some(match &step.action {
+        let task = match &step.action {
             Action::Create { .. } => self.create(&keys),
             action if action.on_created_image() => {
                 let Some(created) = self.staged(first, step) else {
@@ -266,7 +270,8 @@ impl Run {
                 self.plain(first, Some(created), action.clone())
             }
             action => self.plain(first, None, action.clone()),
-        })
+        };
+        Some((keys, task))
     }
 
     /// The image this run made for the publish (or member) step at `key`.
@@ -417,7 +422,7 @@ impl Run {
             .get_mut(&lane(key.0, step))
             .and_then(|phases| phases.get_mut(&step.phase))
         {
-            *count -= 1;
+            *count = count.saturating_sub(1);
         }
         let entry = Entry {
             phase: step.phase,

@@ -8,17 +8,19 @@
 //!
 //! - an image's first read is due after the import time typical of this run so far (reading
 //!   earlier only finds it importing) — or, for a large image, after most of the time Glance
-//!   took to receive its bytes, since the import copies and hashes them all once more;
+//!   took to receive its bytes, since the import copies and hashes them all once more (but no
+//!   later than a fast store would need for that many bytes: a slow upstream makes the stage
+//!   slow, not the import);
 //! - later reads back off: each waits half the time waited so far (an eighth for a large image,
 //!   whose end is well predicted), between [`MIN_INTERVAL`] and [`MAX_INTERVAL`];
-//! - a read that is due answers for every image waiting, so an image whose import ended
-//!   before its own read was due is done without a call of its own, and one whose read was
-//!   due soon is read on from there.
+//! - a read that is due answers for every image the listing returns, so an image whose import
+//!   ended before its own read was due is done without a call of its own, and one whose read
+//!   was due soon is read on from there; an image read on its own (GET) only when it is due.
 //!
 //! Listings filter on `os_hidden` (see `observe.rs`); the images an apply waits on are hidden
 //! (staging), and an image the listing does not return (visible, deleted, an id the `in:`
-//! syntax cannot carry) is read on its own. A Glance that refuses the listing is read image
-//! by image from then on.
+//! syntax cannot carry) is read on its own. A Glance that refuses the listing (400) is read
+//! image by image from then on.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -42,6 +44,9 @@ const REMEMBERED: usize = 8;
 /// Of the time Glance took to receive a large image's bytes, the part its import is expected
 /// to take at least (on the sandbox it takes 1.1–1.3 times as long).
 const SHARE_OF_STAGE: f64 = 0.8;
+/// Bytes per second a fast Glance store imports (copy and hash): the first read of a large
+/// image is due no later than its size at this rate (2 GiB: 8 s; the sandbox takes 16 s).
+const FAST_IMPORT_RATE: f64 = 256.0 * 1024.0 * 1024.0;
 /// Ids per listing call (the URL stays short: 50 × 37 characters).
 const IDS_PER_READ: usize = 50;
 
@@ -51,8 +56,8 @@ pub enum First {
     /// Now: the image should already be there (after an upload, which activates it).
     Now,
     /// After an import, when this run's imports typically end; `staged`: how long Glance took
-    /// to receive the bytes (zero when Glance fetched them itself).
-    AfterImport { staged: Duration },
+    /// to receive the `bytes` (zero when Glance fetched them itself).
+    AfterImport { staged: Duration, bytes: u64 },
 }
 
 /// What waiting ended with.
@@ -206,9 +211,10 @@ impl Reader {
         let now = Instant::now();
         let (first, by_size) = match request.first {
             First::Now => (Duration::ZERO, false),
-            First::AfterImport { staged } => {
+            First::AfterImport { staged, bytes } => {
                 let typical = self.imports.typical();
-                let sized = staged.mul_f64(SHARE_OF_STAGE);
+                let fast = Duration::from_secs_f64(bytes as f64 / FAST_IMPORT_RATE);
+                let sized = staged.mul_f64(SHARE_OF_STAGE).min(fast);
                 if sized > typical {
                     (sized, true)
                 } else {
@@ -219,7 +225,7 @@ impl Reader {
         self.waiters.push(Waiter {
             started: now,
             deadline: now + request.timeout,
-            due: now + first,
+            due: (now + first).min(now + request.timeout),
             by_size,
             reads: 0,
             not_ready: None,
@@ -234,9 +240,18 @@ impl Reader {
         let now = Instant::now();
         let mut still = Vec::with_capacity(self.waiters.len());
         for mut waiter in std::mem::take(&mut self.waiters) {
+            // Nobody waits any more (the caller gave up).
+            if waiter.request.reply.is_closed() {
+                continue;
+            }
             let observed = match found.iter().position(|i| i.id == waiter.request.id) {
                 Some(at) => Ok(found.swap_remove(at)),
-                None => self.client.get_image(&waiter.request.id).await,
+                None if waiter.due <= now => self.client.get_image(&waiter.request.id).await,
+                // Not listed and not due: its own read comes later.
+                None => {
+                    still.push(waiter);
+                    continue;
+                }
             };
             let image = match observed {
                 Ok(image) => image,
@@ -313,13 +328,7 @@ impl Reader {
                         "cloud {}: listing images by id failed ({error}); reading them one by one",
                         self.client.cloud()
                     );
-                    if matches!(
-                        error,
-                        Error::Api {
-                            status: 400..=499,
-                            ..
-                        }
-                    ) {
+                    if matches!(error, Error::Api { status: 400, .. }) {
                         self.listing = false;
                     }
                     return found;
