@@ -10,14 +10,18 @@
 #             baseline `curl upstream | curl -T - .../v2/images/ID/stage` + glance-direct import +
 #             polling until active; ratio ours/baseline, goal <= 1.10
 #   upload    the same with --method upload against `curl upstream | curl -T - .../v2/images/ID/file`
-#   baseline  only the shell baselines (no image-manager, no build): the two above and the floor
+#   baseline  only the shell baselines (no image-manager, no build): the two above, the floor and
+#             glance-direct's bound
 #   rss       4 SIZE images with --parallel 4: wall time and peak RSS, goal <= 64 MiB
 #   small     first import of 50 images of 1-8 MiB (default method, --parallel 4) against the
 #             floor: a sequential shell loop doing the same 50 imports the shortest way (curl
 #             create with all properties inline, web-download import, status polls every 0.1 s).
 #             Prints the ratio (goal <= 0.80), Glance calls per image (goal <= 5), the CPU time
 #             Glance spent, and where our run spent its time (create, stage, import wait,
-#             verify, publish; polls); then the same import with --method upload
+#             verify, publish; polls); then ours against glance-direct's bound: SMALL_PARALLEL
+#             shell loops making only the calls the default method needs (create hidden with
+#             all properties, curl | curl -T - .../stage, import, polls every 0.1 s, one
+#             publishing PATCH), nothing around them; then the same import with --method upload
 #
 # Options:
 #   --size SIZE    image size, IEC suffixes (256M, 2G; default 2G); the rss case uses 4 of them
@@ -209,6 +213,13 @@ glance_cpu() {
     ticks=$((ticks + $(awk '{ print $14 + $15 }' "$f")))
   done
   awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }'
+}
+
+# glance_workers: how many worker processes the sandbox's Glance runs (SANDBOX_GLANCE_WORKERS)
+glance_workers() {
+  local pid
+  pid=$(cat "$ROOT/.sandbox/run/glance.pid" 2>/dev/null) || { echo "?"; return; }
+  pgrep -c -P "$pid" 2>/dev/null || echo "?"
 }
 
 # link SRC DST: DST serves SRC's bytes (hard link, else symbolic link)
@@ -486,6 +497,72 @@ floor_one() {
   [[ $size == "$bytes" ]] || die "floor: image $id is active with size '$size', expected $bytes"
 }
 
+# bound_one NAME URL BYTES CALLS_FILE: glance-direct's own calls for one image, with nothing else
+# (no checksum, no listing, no lock): create with all properties inline (hidden, staging name),
+# curl upstream | curl -T - .../stage, import, a status read every FLOOR_POLL s, one PATCH that
+# publishes (name, visibility). Appends its Glance calls to CALLS_FILE.
+bound_one() {
+  local name=$1 url=$2 bytes=$3 body id status failed size calls=0
+  body=$(curl -sS -f -H @"$HDR" -H 'Content-Type: application/json' -d "{
+      \"name\": \"$name (staging)\", \"disk_format\": \"raw\", \"container_format\": \"bare\",
+      \"visibility\": \"private\", \"os_hidden\": true, \"min_disk\": 1, \"min_ram\": 64,
+      \"tags\": [\"bench\"], \"architecture\": \"x86_64\", \"os_distro\": \"linux\",
+      \"os_version\": \"1\", \"os_purpose\": \"custom\", \"replace_frequency\": \"never\",
+      \"uuid_validity\": \"none\", \"provided_until\": \"none\", \"image_original_user\": \"bench\",
+      \"image_build_date\": \"2026-01-01\", \"internal_version\": \"1\"}" "$GLANCE/v2/images")
+  calls=$((calls + 1))
+  id=$(sed -n 's/.*"id": *"\([^"]*\)".*/\1/p' <<<"$body")
+  [[ -n $id ]] || die "bound: no image id in Glance's answer to the create"
+  curl -sS -f "$url" | curl -sS -f -T - -H @"$HDR" -H 'Content-Type: application/octet-stream' \
+    -o /dev/null "$GLANCE/v2/images/$id/stage" || die "bound: staging $url failed"
+  curl -sS -f -H @"$HDR" -H 'Content-Type: application/json' -o /dev/null \
+    -d '{"method": {"name": "glance-direct"}}' "$GLANCE/v2/images/$id/import"
+  calls=$((calls + 2))
+  while :; do
+    sleep "$FLOOR_POLL"
+    body=$(curl -sS -f -H @"$HDR" "$GLANCE/v2/images/$id")
+    calls=$((calls + 1))
+    status=$(sed -n 's/.*"status": *"\([a-z_]*\)".*/\1/p' <<<"$body")
+    [[ $status == active ]] && break
+    failed=$(sed -n 's/.*"os_glance_failed_import": *"\([^"]*\)".*/\1/p' <<<"$body")
+    [[ -z $failed ]] || die "bound: the import of image $id failed (store '$failed')"
+    [[ $status =~ ^(queued|importing|uploading|saving)$ ]] || die "bound: image $id ended '$status'"
+  done
+  size=$(sed -n 's/.*"size": *\([0-9]*\).*/\1/p' <<<"$body")
+  [[ $size == "$bytes" ]] || die "bound: image $id is active with size '$size', expected $bytes"
+  curl -sS -f -X PATCH -H @"$HDR" -H 'Content-Type: application/openstack-images-v2.1-json-patch' \
+    -o /dev/null -d "[{\"op\": \"replace\", \"path\": \"/name\", \"value\": \"$name\"},
+      {\"op\": \"replace\", \"path\": \"/os_hidden\", \"value\": false}]" "$GLANCE/v2/images/$id" ||
+    die "bound: publishing image $id failed"
+  calls=$((calls + 1))
+  echo "$calls" >>"$4"
+}
+
+run_bound() { # run_bound R: the 50 small imports the glance-direct way, SMALL_PARALLEL at a time
+  local r=$1 w i t0 c0 secs cpu n calls_file="$RUN/bound-r$1.calls" pids=()
+  auth || die "Keystone authentication failed"
+  : >"$calls_file"
+  c0=$(glance_cpu)
+  t0=$EPOCHREALTIME
+  for ((w = 0; w < SMALL_PARALLEL; w++)); do
+    (
+      for ((i = 1 + w; i <= SMALL_COUNT; i += SMALL_PARALLEL)); do
+        bound_one "$PREFIX-bound-r$r-$i" "$UPSTREAM/small-$i.raw" "$(small_size "$i")" "$calls_file"
+      done
+    ) &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p" || die "the glance-direct bound failed (run $r)"; done
+  secs=$(secs "$t0" "$EPOCHREALTIME")
+  cpu=$(secs "$c0" "$(glance_cpu)")
+  n=$(awk '{ s += $1 } END { print s + 0 }' "$calls_file")
+  say "glance-direct bound, $SMALL_COUNT small, $SMALL_PARALLEL at a time (run $r): $secs s, $n Glance calls, Glance CPU $cpu s"
+  record bound_small "$secs"
+  record bound_small_calls "$n"
+  record bound_small_cpu "$cpu"
+  sweep "$PREFIX-bound-r$r-"
+}
+
 run_floor() { # run_floor R: the 50 small imports one after the other
   local r=$1 i t0 c0 secs cpu
   auth || die "Keystone authentication failed"
@@ -556,11 +633,11 @@ if $wo || $wb; then
   say "== small: $SMALL_COUNT x 1-8 MiB, ours (--parallel $SMALL_PARALLEL) vs the floor, $repeat run(s)"
   for ((r = 1; r <= repeat; r++)); do
     if ((r % 2)); then
-      if $wb; then run_floor "$r"; fi
+      if $wb; then run_floor "$r"; run_bound "$r"; fi
       if $wo; then run_small auto "$r"; run_small upload "$r"; fi
     else
       if $wo; then run_small upload "$r"; run_small auto "$r"; fi
-      if $wb; then run_floor "$r"; fi
+      if $wb; then run_bound "$r"; run_floor "$r"; fi
     fi
   done
 fi
@@ -599,7 +676,7 @@ what=""
 { $want_base_direct || $want_base_upload || want rss; } && what="$SIZE_H raw images, "
 want small && what+="$SMALL_COUNT x 1-8 MiB raw images, "
 echo "image-manager apply benchmark: ${what}median of $repeat run(s) (peak RSS: maximum)"
-echo "sandbox Glance $GLANCE, upstream $UPSTREAM, $(nproc) CPU(s), $(date -u +%FT%TZ)"
+echo "sandbox Glance $GLANCE ($(glance_workers) worker process(es)), upstream $UPSTREAM, $(nproc) CPU(s), $(date -u +%FT%TZ)"
 echo
 row case "ours (s)" "baseline (s)" ratio goal result "RSS (MiB)" "API calls"
 for key in direct upload; do
@@ -650,6 +727,15 @@ if want small || want baseline; then
   printf '  (baseline: the floor, a sequential curl loop; Glance calls per image: ours %s, floor %s, goal <= %s;\n' \
     "$pi_o" "$pi_b" "$SMALL_CALLS_GOAL"
   printf '   CPU seconds Glance spent: ours %s, floor %s)\n' "$(value ours_small_cpu)" "$(value base_small_cpu)"
+  bo=$(value bound_small)
+  if [[ $bo != - ]]; then
+    rt=-
+    [[ $o =~ ^[0-9.]+$ ]] && rt=$(ratio "$o" "$bo")
+    row "  vs glance-direct's bound, --parallel $SMALL_PARALLEL" "$o" "$bo" "$rt" - - - \
+      "$(calls ours_small_calls bound_small_calls)"
+    printf '  (bound: %s curl loops doing only glance-direct'"'"'s calls; bound / floor %s; Glance CPU %s s)\n' \
+      "$SMALL_PARALLEL" "$(ratio "$bo" "$b")" "$(value bound_small_cpu)"
+  fi
   o=$(value ours_small_upload)
   if [[ $o != - ]]; then
     rt=-

@@ -24,6 +24,8 @@
 #   PYTHON                 interpreter for the venv (default python3; must be >= 3.11)
 #   SANDBOX_KEYSTONE_PORT  default 5000 (or the port the last `up` used, until `reset`)
 #   SANDBOX_GLANCE_PORT    default 9292 (likewise)
+#   SANDBOX_GLANCE_WORKERS Glance's gunicorn worker processes (default 2, 8 threads each; read
+#                          when Glance starts)
 #   SANDBOX_START_DEADLINE seconds each server may take to answer (default 180)
 #   SANDBOX_S3_PORT        default 18333 (and the 13 ports above it; see ci/sandbox/s3.sh)
 #
@@ -52,6 +54,11 @@ SECRETS="$SB/secrets"
 STATE="$SB/state"
 KCONF_DIR="$SB/etc/keystone"
 GCONF_DIR="$SB/etc/glance"
+# Worker processes of Glance: more than one, as in production (Glance's own default is one per
+# CPU), so the requests of one run reach different processes and a parallel client can use more
+# than one core of it (one process runs Python on one core at a time).
+GLANCE_WORKERS=${SANDBOX_GLANCE_WORKERS:-2}
+[[ $GLANCE_WORKERS =~ ^[1-9][0-9]?$ ]] || { echo "sandbox: SANDBOX_GLANCE_WORKERS must be 1-99" >&2; exit 2; }
 START_DEADLINE=${SANDBOX_START_DEADLINE:-180}   # seconds per server (first start compiles .pyc)
 
 say() { printf 'sandbox: %s\n' "$*" >&2; }
@@ -191,20 +198,20 @@ stop_server() {
   say "$name: stopped (pid $pid)"
 }
 
-# start_server NAME PORT VAR=VALUE... : gunicorn in its own session, cwd .sandbox, no inherited
+# start_server NAME PORT WORKERS VAR=VALUE... : gunicorn in its own session, cwd .sandbox, no inherited
 # lock fd. Writes run/NAME.pid and run/NAME.port. Keep-alive outlasts reqwest's 90 s pool idle
 # time: with gunicorn's 2 s default, a request sent on a connection the server is just closing
 # fails with "connection reset" (seen under load in the scale test).
 start_server() {
-  local name=$1 port=$2
-  shift 2
+  local name=$1 port=$2 workers=$3
+  shift 3
   local setsid_cmd=()
   command -v setsid >/dev/null 2>&1 && setsid_cmd=(setsid)
   printf '\n===== %s: starting %s on 127.0.0.1:%s =====\n' "$(date -u +%FT%TZ)" "$name" "$port" >>"$LOG/$name.log"
   (
     cd "$SB"
     exec env "$@" "${setsid_cmd[@]}" "$VENV/bin/gunicorn" \
-      --workers 1 --threads 8 --worker-class gthread --timeout 300 --graceful-timeout 5 \
+      --workers "$workers" --threads 8 --worker-class gthread --timeout 300 --graceful-timeout 5 \
       --keep-alive 120 \
       --no-control-socket --bind "127.0.0.1:$port" --pythonpath "$CI_SB" \
       --access-logfile "$LOG/$name-access.log" \
@@ -468,13 +475,13 @@ cmd_up() {
   local t0k t0g gstarted=0
   t0k=$(now_ms)
   if [[ -z $kpid ]]; then
-    start_server keystone "$KPORT" OS_KEYSTONE_CONFIG_DIR="$KCONF_DIR"
+    start_server keystone "$KPORT" 1 OS_KEYSTONE_CONFIG_DIR="$KCONF_DIR"
     kpid=$STARTED_PID
     started=1
   fi
   t0g=$(now_ms)
   if [[ -z $gpid ]]; then
-    start_server glance "$GPORT" OS_GLANCE_CONFIG_DIR="$GCONF_DIR"
+    start_server glance "$GPORT" "$GLANCE_WORKERS" OS_GLANCE_CONFIG_DIR="$GCONF_DIR"
     gpid=$STARTED_PID
     gstarted=1
   fi

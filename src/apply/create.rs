@@ -398,6 +398,9 @@ async fn expected(ctx: &Context, image: &DesiredImage) -> Result<Expected, Error
     })
 }
 
+/// How [`create_image`] makes an image visible until its publish.
+const CREATED_VISIBILITY: Visibility = Visibility::Private;
+
 /// Creates the image: private, hidden, unprotected, staging name, all metadata, the
 /// [`UNVERIFIED`] marker, and an id chosen here so a create whose answer was lost can be
 /// retried without making a second image.
@@ -416,7 +419,7 @@ async fn create_image(
         name: staging_name(&image.name),
         disk_format: image.disk_format.as_str().into(),
         container_format: "bare".into(),
-        visibility: Visibility::Private,
+        visibility: CREATED_VISIBILITY,
         os_hidden: true,
         protected: false,
         min_disk: image.min_disk,
@@ -495,6 +498,31 @@ pub(super) fn verified_ops(built: Option<&str>) -> Vec<PatchOp> {
     ops
 }
 
+/// The publish patch of an image [`create_image`] made: [`verified_ops`], the final name, and of
+/// visibility, `os_hidden` and protection only what differs from how it was created (private,
+/// hidden, unprotected). Glance checks every op that sets a value against its whole image
+/// schema — about 11 ms of its CPU each on the sandbox, most of what a publish costs it.
+pub(super) fn publish_ops(
+    built: Option<&str>,
+    name: &str,
+    visibility: &Visibility,
+    hidden: bool,
+    protected: bool,
+) -> Vec<PatchOp> {
+    let mut ops = verified_ops(built);
+    ops.push(PatchOp::set_name(name));
+    if *visibility != CREATED_VISIBILITY {
+        ops.push(PatchOp::set_visibility(visibility));
+    }
+    if !hidden {
+        ops.push(PatchOp::set_hidden(false));
+    }
+    if protected {
+        ops.push(PatchOp::set_protected(true));
+    }
+    ops
+}
+
 /// Removes the marker of a verified image whose publish did not happen (blocked or refused),
 /// so the next run publishes it instead of uploading it again. Best effort: a marked image
 /// costs a re-upload, nothing worse.
@@ -548,3 +576,6 @@ fn transferred(method: Way, digests: &Digests, chosen: &Chosen, timings: Timings
         timings,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -114,15 +114,13 @@ async fn publish(
         unreachable!("only publish steps are published")
     };
     let id = created.id.as_str();
-    let mut ops = create::verified_ops(created.built.as_deref());
-    ops.extend([
-        PatchOp::set_name(name),
-        PatchOp::set_visibility(&Visibility::from(visibility.as_str())),
-        PatchOp::set_hidden(*hidden),
-    ]);
-    if *protected {
-        ops.push(PatchOp::set_protected(true));
-    }
+    let ops = create::publish_ops(
+        created.built.as_deref(),
+        name,
+        &Visibility::from(visibility.as_str()),
+        *hidden,
+        *protected,
+    );
     if let Err(error) = client.patch_image(id, &ops).await {
         create::unmark(client, id, created.built.as_deref()).await;
         return Err(error);
