@@ -466,76 +466,66 @@ if want rss && $has_apply; then
   done
 fi
 
-# floor_one NAME URL BYTES: the shortest way to one active image, as a shell loop does it: create
-# with all properties inline, web-download import, poll every FLOOR_POLL s. Adds to F_CALLS.
-floor_one() {
-  local name=$1 url=$2 bytes=$3 body id status failed size
+# small_create WHO NAME HIDDEN: a small raw image with all properties inline, as a shell loop
+# would create it (os_hidden HIDDEN); sets ID
+small_create() {
+  local body
   body=$(curl -sS -f -H @"$HDR" -H 'Content-Type: application/json' -d "{
-      \"name\": \"$name\", \"disk_format\": \"raw\", \"container_format\": \"bare\",
-      \"visibility\": \"private\", \"min_disk\": 1, \"min_ram\": 64, \"tags\": [\"bench\"],
-      \"architecture\": \"x86_64\", \"os_distro\": \"linux\", \"os_version\": \"1\",
-      \"os_purpose\": \"custom\", \"replace_frequency\": \"never\", \"uuid_validity\": \"none\",
-      \"provided_until\": \"none\", \"image_original_user\": \"bench\",
-      \"image_build_date\": \"2026-01-01\", \"internal_version\": \"1\"}" "$GLANCE/v2/images")
-  F_CALLS=$((F_CALLS + 1))
-  id=$(sed -n 's/.*"id": *"\([^"]*\)".*/\1/p' <<<"$body")
-  [[ -n $id ]] || die "floor: no image id in Glance's answer to the create"
-  curl -sS -f -H @"$HDR" -H 'Content-Type: application/json' -o /dev/null \
-    -d "{\"method\": {\"name\": \"web-download\", \"uri\": \"$url\"}}" "$GLANCE/v2/images/$id/import"
-  F_CALLS=$((F_CALLS + 1))
-  while :; do
-    sleep "$FLOOR_POLL"
-    body=$(curl -sS -f -H @"$HDR" "$GLANCE/v2/images/$id")
-    F_CALLS=$((F_CALLS + 1))
-    status=$(sed -n 's/.*"status": *"\([a-z_]*\)".*/\1/p' <<<"$body")
-    [[ $status == active ]] && break
-    failed=$(sed -n 's/.*"os_glance_failed_import": *"\([^"]*\)".*/\1/p' <<<"$body")
-    [[ -z $failed ]] || die "floor: the import of image $id failed (store '$failed')"
-    [[ $status =~ ^(queued|importing|uploading|saving)$ ]] || die "floor: image $id ended '$status'"
-  done
-  size=$(sed -n 's/.*"size": *\([0-9]*\).*/\1/p' <<<"$body")
-  [[ $size == "$bytes" ]] || die "floor: image $id is active with size '$size', expected $bytes"
-}
-
-# bound_one NAME URL BYTES CALLS_FILE: glance-direct's own calls for one image, with nothing else
-# (no checksum, no listing, no lock): create with all properties inline (hidden, staging name),
-# curl upstream | curl -T - .../stage, import, a status read every FLOOR_POLL s, one PATCH that
-# publishes (name, visibility). Appends its Glance calls to CALLS_FILE.
-bound_one() {
-  local name=$1 url=$2 bytes=$3 body id status failed size calls=0
-  body=$(curl -sS -f -H @"$HDR" -H 'Content-Type: application/json' -d "{
-      \"name\": \"$name (staging)\", \"disk_format\": \"raw\", \"container_format\": \"bare\",
-      \"visibility\": \"private\", \"os_hidden\": true, \"min_disk\": 1, \"min_ram\": 64,
+      \"name\": \"$2\", \"disk_format\": \"raw\", \"container_format\": \"bare\",
+      \"visibility\": \"private\", \"os_hidden\": $3, \"min_disk\": 1, \"min_ram\": 64,
       \"tags\": [\"bench\"], \"architecture\": \"x86_64\", \"os_distro\": \"linux\",
       \"os_version\": \"1\", \"os_purpose\": \"custom\", \"replace_frequency\": \"never\",
       \"uuid_validity\": \"none\", \"provided_until\": \"none\", \"image_original_user\": \"bench\",
       \"image_build_date\": \"2026-01-01\", \"internal_version\": \"1\"}" "$GLANCE/v2/images")
-  calls=$((calls + 1))
-  id=$(sed -n 's/.*"id": *"\([^"]*\)".*/\1/p' <<<"$body")
-  [[ -n $id ]] || die "bound: no image id in Glance's answer to the create"
-  curl -sS -f "$url" | curl -sS -f -T - -H @"$HDR" -H 'Content-Type: application/octet-stream' \
-    -o /dev/null "$GLANCE/v2/images/$id/stage" || die "bound: staging $url failed"
-  curl -sS -f -H @"$HDR" -H 'Content-Type: application/json' -o /dev/null \
-    -d '{"method": {"name": "glance-direct"}}' "$GLANCE/v2/images/$id/import"
-  calls=$((calls + 2))
+  ID=$(sed -n 's/.*"id": *"\([^"]*\)".*/\1/p' <<<"$body")
+  [[ -n $ID ]] || die "$1: no image id in Glance's answer to the create"
+}
+
+# wait_active WHO ID BYTES: reads image ID every FLOOR_POLL s until it is active with BYTES;
+# sets POLLS (the reads made)
+wait_active() {
+  local who=$1 id=$2 body status failed size
+  POLLS=0
   while :; do
     sleep "$FLOOR_POLL"
     body=$(curl -sS -f -H @"$HDR" "$GLANCE/v2/images/$id")
-    calls=$((calls + 1))
+    POLLS=$((POLLS + 1))
     status=$(sed -n 's/.*"status": *"\([a-z_]*\)".*/\1/p' <<<"$body")
     [[ $status == active ]] && break
     failed=$(sed -n 's/.*"os_glance_failed_import": *"\([^"]*\)".*/\1/p' <<<"$body")
-    [[ -z $failed ]] || die "bound: the import of image $id failed (store '$failed')"
-    [[ $status =~ ^(queued|importing|uploading|saving)$ ]] || die "bound: image $id ended '$status'"
+    [[ -z $failed ]] || die "$who: the import of image $id failed (store '$failed')"
+    [[ $status =~ ^(queued|importing|uploading|saving)$ ]] || die "$who: image $id ended '$status'"
   done
   size=$(sed -n 's/.*"size": *\([0-9]*\).*/\1/p' <<<"$body")
-  [[ $size == "$bytes" ]] || die "bound: image $id is active with size '$size', expected $bytes"
+  [[ $size == "$3" ]] || die "$who: image $id is active with size '$size', expected $3"
+}
+
+# floor_one NAME URL BYTES: the shortest way to one active image, as a shell loop does it: create
+# with all properties inline, web-download import, poll every FLOOR_POLL s. Adds to F_CALLS.
+floor_one() {
+  small_create floor "$1" false
+  curl -sS -f -H @"$HDR" -H 'Content-Type: application/json' -o /dev/null \
+    -d "{\"method\": {\"name\": \"web-download\", \"uri\": \"$2\"}}" "$GLANCE/v2/images/$ID/import"
+  wait_active floor "$ID" "$3"
+  F_CALLS=$((F_CALLS + 2 + POLLS))
+}
+
+# bound_one NAME URL BYTES CALLS_FILE: glance-direct's own calls for one image, with nothing else
+# (no checksum, no listing, no lock): create hidden under a staging name with all properties,
+# curl upstream | curl -T - .../stage, import, a status read every FLOOR_POLL s, one PATCH that
+# publishes (name, os_hidden). Appends its Glance calls to CALLS_FILE.
+bound_one() {
+  small_create bound "$1 (staging)" true
+  curl -sS -f "$2" | curl -sS -f -T - -H @"$HDR" -H 'Content-Type: application/octet-stream' \
+    -o /dev/null "$GLANCE/v2/images/$ID/stage" || die "bound: staging $2 failed"
+  curl -sS -f -H @"$HDR" -H 'Content-Type: application/json' -o /dev/null \
+    -d '{"method": {"name": "glance-direct"}}' "$GLANCE/v2/images/$ID/import"
+  wait_active bound "$ID" "$3"
   curl -sS -f -X PATCH -H @"$HDR" -H 'Content-Type: application/openstack-images-v2.1-json-patch' \
-    -o /dev/null -d "[{\"op\": \"replace\", \"path\": \"/name\", \"value\": \"$name\"},
-      {\"op\": \"replace\", \"path\": \"/os_hidden\", \"value\": false}]" "$GLANCE/v2/images/$id" ||
-    die "bound: publishing image $id failed"
-  calls=$((calls + 1))
-  echo "$calls" >>"$4"
+    -o /dev/null -d "[{\"op\": \"replace\", \"path\": \"/name\", \"value\": \"$1\"},
+      {\"op\": \"replace\", \"path\": \"/os_hidden\", \"value\": false}]" "$GLANCE/v2/images/$ID" ||
+    die "bound: publishing image $ID failed"
+  echo $((4 + POLLS)) >>"$4"
 }
 
 run_bound() { # run_bound R: the 50 small imports the glance-direct way, SMALL_PARALLEL at a time
