@@ -528,6 +528,13 @@ bound_one() {
   echo $((4 + POLLS)) >>"$4"
 }
 
+# record_small KEY SECS CALLS CPU: one run of a small case: wall time, Glance calls, Glance CPU
+record_small() {
+  record "$1" "$2"
+  record "$1_calls" "$3"
+  record "$1_cpu" "$4"
+}
+
 run_bound() { # run_bound R: the 50 small imports the glance-direct way, SMALL_PARALLEL at a time
   local r=$1 w i t0 c0 secs cpu n calls_file="$RUN/bound-r$1.calls" pids=()
   auth || die "Keystone authentication failed"
@@ -547,9 +554,7 @@ run_bound() { # run_bound R: the 50 small imports the glance-direct way, SMALL_P
   cpu=$(secs "$c0" "$(glance_cpu)")
   n=$(awk '{ s += $1 } END { print s + 0 }' "$calls_file")
   say "glance-direct bound, $SMALL_COUNT small, $SMALL_PARALLEL at a time (run $r): $secs s, $n Glance calls, Glance CPU $cpu s"
-  record bound_small "$secs"
-  record bound_small_calls "$n"
-  record bound_small_cpu "$cpu"
+  record_small bound_small "$secs" "$n" "$cpu"
   sweep "$PREFIX-bound-r$r-"
 }
 
@@ -565,9 +570,7 @@ run_floor() { # run_floor R: the 50 small imports one after the other
   secs=$(secs "$t0" "$EPOCHREALTIME")
   cpu=$(secs "$c0" "$(glance_cpu)")
   say "floor, $SMALL_COUNT small one after the other (run $r): $secs s, $F_CALLS Glance calls, Glance CPU $cpu s"
-  record base_small "$secs"
-  record base_small_calls "$F_CALLS"
-  record base_small_cpu "$cpu"
+  record_small base_small "$secs" "$F_CALLS" "$cpu"
   sweep "$PREFIX-floor-r$r-"
 }
 
@@ -600,10 +603,8 @@ run_small() { # run_small METHOD R: ours, --parallel SMALL_PARALLEL; key ours_sm
   if ours "$tag" "$method" "$SMALL_PARALLEL" "$RUN/$tag.yaml" "$SMALL_BYTES"; then
     cpu=$(secs "$c0" "$(glance_cpu)")
     say "ours $SMALL_COUNT small, --method $method --parallel $SMALL_PARALLEL (run $r): $O_SECS s, peak RSS $(mib "$O_KIB") MiB, $O_CALLS Glance calls, Glance CPU $cpu s"
-    record "$key" "$O_SECS"
+    record_small "$key" "$O_SECS" "$O_CALLS" "$cpu"
     record "${key}_kib" "$O_KIB"
-    record "${key}_calls" "$O_CALLS"
-    record "${key}_cpu" "$cpu"
     if [[ $method == auto ]]; then
       PHASE_REPORTS+=("$RUN/$tag.json")
       noop_plan "$RUN/$tag.yaml" "$RUN/$tag-plan.log"
