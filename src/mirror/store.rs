@@ -9,8 +9,8 @@
 //!
 //! Requests go through object_store's signing, retry loop and timeouts, over a reqwest client
 //! built here (connect and per-request timeouts, the operator's CA bundle) and wrapped in a
-//! counter per HTTP method: the counts are part of `mirror`'s report, so "a re-run only sends
-//! HEADs" is something a test (and an operator) can read off.
+//! counter per HTTP method — the counts are part of `mirror`'s report, so "a re-run only sends
+//! HEADs" is something a test (and an operator) can read off — and in a cap on every answer.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,9 +18,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use http_body_util::{BodyExt as _, Limited};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::client::{
-    HttpClient, HttpConnector, HttpError, HttpRequest, HttpResponse, HttpService,
+    HttpClient, HttpConnector, HttpError, HttpErrorKind, HttpRequest, HttpResponse,
+    HttpResponseBody, HttpService,
 };
 use object_store::path::Path;
 use object_store::{
@@ -151,7 +153,14 @@ impl Counter {
     }
 }
 
-/// The reqwest client object_store sends through, counting every request.
+/// The most an S3 answer may carry. The mirror reads only small XML documents through
+/// object_store (a multipart upload's id, its completion, error pages; `HEAD`s have no body),
+/// never an object's bytes, and object_store reads each answer whole into memory: a broken or
+/// hostile endpoint sending an endless answer must end the request, not fill the memory.
+const MAX_ANSWER: usize = 1024 * 1024;
+
+/// The reqwest client object_store sends through, counting every request and capping every
+/// answer at [`MAX_ANSWER`].
 #[derive(Debug)]
 struct Counting {
     client: reqwest::Client,
@@ -162,7 +171,19 @@ struct Counting {
 impl HttpService for Counting {
     async fn call(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
         self.counter.count(request.method().as_str());
-        HttpService::call(&self.client, request).await
+        let response = HttpService::call(&self.client, request).await?;
+        Ok(response.map(|body| {
+            let limited = Limited::new(body, MAX_ANSWER);
+            HttpResponseBody::new(
+                limited.map_err(|error| match error.downcast::<HttpError>() {
+                    Ok(broken) => *broken,
+                    Err(_) => HttpError::new_boxed(
+                        HttpErrorKind::Decode,
+                        format!("the answer is longer than {MAX_ANSWER} bytes").into(),
+                    ),
+                }),
+            )
+        }))
     }
 }
 

@@ -10,7 +10,11 @@
 //! records its `mirror_url`; the S3 secret never reaches the output.
 
 use std::ffi::OsStr;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use image_manager::glance::ImageStatus;
 use serde_json::Value;
@@ -439,4 +443,104 @@ fn anonymous_get(url: &str) -> Vec<u8> {
         .expect("curl");
     assert!(out.status.success(), "GET {url}: {:?}", out.status);
     out.stdout
+}
+
+/// An S3 endpoint that answers every `HEAD` 404 (no such object) and every other request with
+/// a `200` whose XML never ends, and counts the bytes of those answers it got out.
+fn endless_s3() -> (String, Arc<AtomicU64>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let sent = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&sent);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().map_while(Result::ok) {
+            let counter = Arc::clone(&counter);
+            std::thread::spawn(move || answer_endlessly(stream, &counter));
+        }
+    });
+    (endpoint, sent)
+}
+
+fn answer_endlessly(mut stream: TcpStream, sent: &AtomicU64) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    loop {
+        let mut request = String::new();
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().unwrap_or(0);
+            }
+            if line == "\r\n" {
+                break;
+            }
+            request.push_str(&line);
+        }
+        let _ = std::io::copy(&mut (&mut reader).take(length), &mut std::io::sink());
+        if request.starts_with("HEAD ") {
+            let missing = b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n";
+            if stream.write_all(missing).is_err() {
+                return;
+            }
+            continue;
+        }
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: application/xml\r\n\
+                    transfer-encoding: chunked\r\n\r\n7\r\n<Init>\n\r\n";
+        let chunk = format!("10000\r\n{}\r\n", " ".repeat(0x10000));
+        if stream.write_all(head.as_bytes()).is_err() {
+            return;
+        }
+        while stream.write_all(chunk.as_bytes()).is_ok() {
+            sent.fetch_add(0x10000, Ordering::Relaxed);
+        }
+        return;
+    }
+}
+
+#[test]
+fn an_endless_s3_answer_fails_the_copy_at_the_cap() {
+    let up = Upstream::start_blocking();
+    let name = unique_name("mirror-endless");
+    let sum = generated(&up, "/img.raw", MIB, 12);
+    let def = definition(
+        &name,
+        "raw",
+        vec![Ver::with("1", &up.url("/img.raw"), &sum)],
+    );
+    let (dir, _) = write_catalog(&[def.yaml()]);
+    let (endpoint, sent) = endless_s3();
+
+    let (code, out, err) = run(image_manager()
+        .env("AWS_ACCESS_KEY_ID", "endless")
+        .env("AWS_SECRET_ACCESS_KEY", "endless-secret")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .args([
+            "mirror",
+            "--bucket",
+            "image-mirror",
+            "--output",
+            "json",
+            "--images",
+        ])
+        .arg(dir.path()));
+    assert_eq!(code, 1, "{out}\n{err}");
+    let report = json_of(&out);
+    assert_eq!(statuses(&report), ["failed"], "{report:#}");
+    let message = report["versions"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("the answer is longer than 1048576 bytes"),
+        "{message}"
+    );
+    // The client stopped reading at its cap (what is in flight in socket buffers aside).
+    let got_out = sent.load(Ordering::Relaxed);
+    assert!(
+        got_out < 64 * MIB,
+        "{got_out} bytes sent before the client gave up"
+    );
 }
